@@ -18,8 +18,8 @@ use crate::error::ProtoError;
 use crate::group_key::EpochKey;
 use crate::ids::{ServerId, hex};
 use crate::limits::{
-    MAX_ADVERT_BOOTSTRAP_PEERS, MAX_ADVERT_LIFETIME_MS, MAX_DESCRIPTION_CHARS, MAX_SERVER_NAME_CHARS,
-    MAX_SIGNED_ADVERT_BYTES, MAX_SIGNED_ENTRY_BYTES,
+    MAX_ADVERT_BOOTSTRAP_PEERS, MAX_ADVERT_LIFETIME_MS, MAX_DESCRIPTION_CHARS,
+    MAX_SERVER_NAME_CHARS, MAX_SIGNED_ADVERT_BYTES, MAX_SIGNED_ENTRY_BYTES,
 };
 use crate::pb;
 
@@ -112,7 +112,11 @@ impl SignedAdvert {
 
     /// Like [`SignedAdvert::from_bytes`], and also checks that the advert is
     /// for `server` (e.g. the server named by the DHT record key).
-    pub fn from_bytes_for(bytes: &[u8], server: &ServerId, now_ms: u64) -> Result<Self, ProtoError> {
+    pub fn from_bytes_for(
+        bytes: &[u8],
+        server: &ServerId,
+        now_ms: u64,
+    ) -> Result<Self, ProtoError> {
         let signed = Self::from_bytes(bytes, now_ms)?;
         if &signed.advert.server_id != server {
             return Err(ProtoError::AdvertServerMismatch);
@@ -150,9 +154,15 @@ fn check_expiry(expires_at_ms: u64, now_ms: u64) -> Result<(), ProtoError> {
 
 fn advert_from_pb(value: pb::ServerAdvert) -> Result<ServerAdvert, ProtoError> {
     let server_id = ServerId::from_bytes(check::fixed("server id", &value.server_id)?);
-    check::encoded_size("advert genesis", value.genesis.len(), MAX_SIGNED_ENTRY_BYTES)?;
+    check::encoded_size(
+        "advert genesis",
+        value.genesis.len(),
+        MAX_SIGNED_ENTRY_BYTES,
+    )?;
     if value.genesis.is_empty() {
-        return Err(ProtoError::MissingField { what: "advert genesis" });
+        return Err(ProtoError::MissingField {
+            what: "advert genesis",
+        });
     }
     let genesis = VerifiedEntry::verify(value.genesis)?;
     if genesis.genesis_of().is_none() {
@@ -185,8 +195,17 @@ fn advert_from_pb(value: pb::ServerAdvert) -> Result<ServerAdvert, ProtoError> {
         server_id,
         genesis,
         name: check::text("server name", value.name, 1, MAX_SERVER_NAME_CHARS)?,
-        description: check::text("server description", value.description, 0, MAX_DESCRIPTION_CHARS)?,
-        bootstrap: peers_from_pb("advert bootstrap peers", value.bootstrap, MAX_ADVERT_BOOTSTRAP_PEERS)?,
+        description: check::text(
+            "server description",
+            value.description,
+            0,
+            MAX_DESCRIPTION_CHARS,
+        )?,
+        bootstrap: peers_from_pb(
+            "advert bootstrap peers",
+            value.bootstrap,
+            MAX_ADVERT_BOOTSTRAP_PEERS,
+        )?,
         visibility,
         join_key,
         seq: value.seq,

@@ -30,7 +30,10 @@ pub(crate) fn text(
 }
 
 /// A field of exactly `N` bytes.
-pub(crate) fn fixed<const N: usize>(what: &'static str, value: &[u8]) -> Result<[u8; N], ProtoError> {
+pub(crate) fn fixed<const N: usize>(
+    what: &'static str,
+    value: &[u8],
+) -> Result<[u8; N], ProtoError> {
     <[u8; N]>::try_from(value).map_err(|_| {
         if value.is_empty() {
             ProtoError::MissingField { what }
@@ -50,7 +53,10 @@ pub(crate) fn hash(what: &'static str, value: &[u8]) -> Result<EntryHash, ProtoE
 }
 
 /// An optional entry hash: empty means none.
-pub(crate) fn optional_hash(what: &'static str, value: &[u8]) -> Result<Option<EntryHash>, ProtoError> {
+pub(crate) fn optional_hash(
+    what: &'static str,
+    value: &[u8],
+) -> Result<Option<EntryHash>, ProtoError> {
     if value.is_empty() {
         Ok(None)
     } else {
@@ -65,7 +71,11 @@ pub(crate) fn user(what: &'static str, value: &[u8]) -> Result<UserId, ProtoErro
 }
 
 /// A repeated field of at most `max` items.
-pub(crate) fn at_most<T>(what: &'static str, items: Vec<T>, max: usize) -> Result<Vec<T>, ProtoError> {
+pub(crate) fn at_most<T>(
+    what: &'static str,
+    items: Vec<T>,
+    max: usize,
+) -> Result<Vec<T>, ProtoError> {
     if items.len() > max {
         return Err(ProtoError::TooMany {
             what,

@@ -6,7 +6,7 @@ use multiaddr::Multiaddr;
 
 use crate::check;
 use crate::error::ProtoError;
-use crate::limits::{MAX_ADDRS_PER_PEER, MAX_ADDR_BYTES};
+use crate::limits::{MAX_ADDR_BYTES, MAX_ADDRS_PER_PEER};
 use crate::pb;
 
 /// A peer that serves a server's traffic and history, with where to reach it.
@@ -119,7 +119,10 @@ impl Role {
             Ok(pb::Role::Moderator) => Ok(Self::Moderator),
             Ok(pb::Role::Admin) => Ok(Self::Admin),
             Ok(pb::Role::Owner) => Ok(Self::Owner),
-            _ => Err(ProtoError::UnknownEnumValue { what: "role", value }),
+            _ => Err(ProtoError::UnknownEnumValue {
+                what: "role",
+                value,
+            }),
         }
     }
 

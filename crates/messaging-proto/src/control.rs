@@ -235,7 +235,11 @@ fn channel_spec(channel_id: &[u8], name: String, topic: String) -> Result<Channe
     })
 }
 
-fn profile(name: String, description: String, visibility: i32) -> Result<ServerProfile, ProtoError> {
+fn profile(
+    name: String,
+    description: String,
+    visibility: i32,
+) -> Result<ServerProfile, ProtoError> {
     Ok(ServerProfile {
         name: check::text("server name", name, 1, MAX_SERVER_NAME_CHARS)?,
         description: check::text("server description", description, 0, MAX_DESCRIPTION_CHARS)?,
@@ -262,8 +266,12 @@ impl TryFrom<pb::ControlEvent> for ControlEvent {
                     general_channel_id: channel("general channel id", &e.general_channel_id)?,
                 })
             }
-            Event::CreateChannel(e) => Self::CreateChannel(channel_spec(&e.channel_id, e.name, e.topic)?),
-            Event::RenameChannel(e) => Self::RenameChannel(channel_spec(&e.channel_id, e.name, e.topic)?),
+            Event::CreateChannel(e) => {
+                Self::CreateChannel(channel_spec(&e.channel_id, e.name, e.topic)?)
+            }
+            Event::RenameChannel(e) => {
+                Self::RenameChannel(channel_spec(&e.channel_id, e.name, e.topic)?)
+            }
             Event::DeleteChannel(e) => Self::DeleteChannel {
                 channel_id: channel("channel id", &e.channel_id)?,
             },
@@ -277,7 +285,12 @@ impl TryFrom<pb::ControlEvent> for ControlEvent {
             },
             Event::Join(e) => Self::Join(Box::new(Join {
                 invite: e.invite.map(SignedInvite::try_from).transpose()?,
-                display_name: check::text("display name", e.display_name, 1, MAX_DISPLAY_NAME_CHARS)?,
+                display_name: check::text(
+                    "display name",
+                    e.display_name,
+                    1,
+                    MAX_DISPLAY_NAME_CHARS,
+                )?,
             })),
             Event::Leave(_) => Self::Leave,
             Event::Kick(e) => Self::Kick {
@@ -305,9 +318,11 @@ impl TryFrom<pb::ControlEvent> for ControlEvent {
                 member: check::user("member", &e.member)?,
                 sealed_key: sealed_key(e.sealed_key)?,
             }),
-            Event::SetBootstrapPeers(e) => {
-                Self::SetBootstrapPeers(peers_from_pb("bootstrap peers", e.peers, MAX_BOOTSTRAP_PEERS)?)
-            }
+            Event::SetBootstrapPeers(e) => Self::SetBootstrapPeers(peers_from_pb(
+                "bootstrap peers",
+                e.peers,
+                MAX_BOOTSTRAP_PEERS,
+            )?),
             Event::ModeratorRedact(e) => Self::ModeratorRedact {
                 channel_id: channel("channel id", &e.channel_id)?,
                 target: check::hash("redaction target", &e.target)?,
@@ -444,9 +459,11 @@ impl From<&ControlEvent> for pb::ControlEvent {
                 member: user_bytes(&e.member),
                 sealed_key: e.sealed_key.clone(),
             }),
-            ControlEvent::SetBootstrapPeers(peers) => Event::SetBootstrapPeers(pb::SetBootstrapPeers {
-                peers: peers_to_pb(peers),
-            }),
+            ControlEvent::SetBootstrapPeers(peers) => {
+                Event::SetBootstrapPeers(pb::SetBootstrapPeers {
+                    peers: peers_to_pb(peers),
+                })
+            }
             ControlEvent::ModeratorRedact {
                 channel_id,
                 target,
@@ -456,11 +473,13 @@ impl From<&ControlEvent> for pb::ControlEvent {
                 target: id_bytes(target.as_bytes()),
                 reason: reason.clone(),
             }),
-            ControlEvent::UpdateServerProfile(e) => Event::UpdateServerProfile(pb::UpdateServerProfile {
-                name: e.name.clone(),
-                description: e.description.clone(),
-                visibility: e.visibility.to_pb(),
-            }),
+            ControlEvent::UpdateServerProfile(e) => {
+                Event::UpdateServerProfile(pb::UpdateServerProfile {
+                    name: e.name.clone(),
+                    description: e.description.clone(),
+                    visibility: e.visibility.to_pb(),
+                })
+            }
         };
         Self { event: Some(event) }
     }

@@ -47,7 +47,11 @@ impl DirectoryRequest {
 
     /// Decodes and checks a request.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, ProtoError> {
-        check::encoded_size("directory request", bytes.len(), MAX_DIRECTORY_REQUEST_BYTES)?;
+        check::encoded_size(
+            "directory request",
+            bytes.len(),
+            MAX_DIRECTORY_REQUEST_BYTES,
+        )?;
         let message = pb::DirectoryRequest::decode(bytes)
             .map_err(|err| ProtoError::decode("directory request", err))?;
         let max = MAX_DIRECTORY_ADVERTS as u64;
@@ -64,7 +68,10 @@ impl DirectoryRequest {
             after_server: if message.after_server.is_empty() {
                 None
             } else {
-                Some(ServerId::from_bytes(check::fixed("after server", &message.after_server)?))
+                Some(ServerId::from_bytes(check::fixed(
+                    "after server",
+                    &message.after_server,
+                )?))
             },
         })
     }
@@ -82,7 +89,11 @@ impl DirectoryResponse {
 
     /// Decodes and checks a response (the adverts are not verified here).
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, ProtoError> {
-        check::encoded_size("directory response", bytes.len(), MAX_DIRECTORY_RESPONSE_BYTES)?;
+        check::encoded_size(
+            "directory response",
+            bytes.len(),
+            MAX_DIRECTORY_RESPONSE_BYTES,
+        )?;
         let message = pb::DirectoryResponse::decode(bytes)
             .map_err(|err| ProtoError::decode("directory response", err))?;
         let adverts = check::at_most("directory adverts", message.adverts, MAX_DIRECTORY_ADVERTS)?

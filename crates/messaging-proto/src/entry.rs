@@ -267,12 +267,14 @@ impl VerifiedEntry {
                     expected: "no nonce",
                 });
             }
-            (key_epoch, NONCE_LEN) => Some(check::fixed::<NONCE_LEN>("nonce", &entry.nonce).map_err(
-                |_| ProtoError::NonceMismatch {
-                    key_epoch,
-                    expected: "a 24-byte nonce",
-                },
-            )?),
+            (key_epoch, NONCE_LEN) => Some(
+                check::fixed::<NONCE_LEN>("nonce", &entry.nonce).map_err(|_| {
+                    ProtoError::NonceMismatch {
+                        key_epoch,
+                        expected: "a 24-byte nonce",
+                    }
+                })?,
+            ),
             (key_epoch, _) => {
                 return Err(ProtoError::NonceMismatch {
                     key_epoch,
@@ -358,12 +360,16 @@ impl VerifiedEntry {
     /// The space the entry belongs to. A genesis belongs to the server it
     /// creates, whose id is the genesis' own hash.
     pub fn space(&self) -> SpaceId {
-        self.header.space.unwrap_or(SpaceId::from_bytes(*self.hash.as_bytes()))
+        self.header
+            .space
+            .unwrap_or(SpaceId::from_bytes(*self.hash.as_bytes()))
     }
 
     /// The id of the server this entry creates, if it is a genesis.
     pub fn genesis_of(&self) -> Option<ServerId> {
-        self.header.is_genesis().then_some(ServerId::from(self.hash))
+        self.header
+            .is_genesis()
+            .then_some(ServerId::from(self.hash))
     }
 
     /// Size of the encoded entry in bytes.
@@ -381,7 +387,11 @@ fn is_key_distribution(payload: &Payload) -> bool {
     matches!(&payload.body, Body::Control(event) if event.is_key_distribution())
 }
 
-fn header_to_pb(header: &EntryHeader, nonce: Option<&[u8; NONCE_LEN]>, ciphertext: Bytes) -> pb::Entry {
+fn header_to_pb(
+    header: &EntryHeader,
+    nonce: Option<&[u8; NONCE_LEN]>,
+    ciphertext: Bytes,
+) -> pb::Entry {
     pb::Entry {
         version: ENTRY_VERSION,
         space_id: header
@@ -410,5 +420,320 @@ impl fmt::Debug for VerifiedEntry {
             .field("header", &self.header)
             .field("ciphertext_len", &self.ciphertext.len())
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::control::ControlEvent;
+    use crate::payload::{Text, TxnId};
+
+    fn text_payload(body: &str) -> Payload {
+        Payload {
+            client_txn_id: TxnId::default(),
+            body: Body::Text(Text {
+                body: body.to_owned(),
+                reply_to: None,
+            }),
+        }
+    }
+
+    fn header(seq: u64) -> pb::Entry {
+        pb::Entry {
+            version: ENTRY_VERSION,
+            space_id: Bytes::from_static(&[1; 32]),
+            log_id: Bytes::from_static(&[2; 32]),
+            author: Bytes::new(),
+            seq,
+            backlink: if seq > 1 {
+                Bytes::from_static(&[3; 32])
+            } else {
+                Bytes::new()
+            },
+            lamport: 1,
+            timestamp_ms: 5,
+            key_epoch: 1,
+            nonce: Bytes::from_static(&[4; 24]),
+            ciphertext: Bytes::from_static(b"opaque"),
+        }
+    }
+
+    /// Signs a hand-made header so that only the rule under test can fail.
+    fn signed(identity: &Identity, mut entry: pb::Entry) -> Bytes {
+        entry.author = Bytes::copy_from_slice(identity.user_id().as_bytes());
+        let bytes = entry.encode_to_vec();
+        let signature = identity.sign(ENTRY_SIGNATURE_CONTEXT, &bytes);
+        pb::SignedEntry {
+            entry: bytes.into(),
+            signature: Bytes::copy_from_slice(signature.as_bytes()),
+        }
+        .encode_to_vec()
+        .into()
+    }
+
+    fn code_of(identity: &Identity, entry: pb::Entry) -> &'static str {
+        VerifiedEntry::verify(signed(identity, entry))
+            .map(|_| "ok")
+            .unwrap_or_else(|err| err.code())
+    }
+
+    #[test]
+    fn each_header_rule_has_its_own_error() {
+        let id = Identity::generate(&mut rand::rng());
+        assert_eq!(code_of(&id, header(1)), "ok");
+        assert_eq!(code_of(&id, header(2)), "ok");
+        assert_eq!(
+            code_of(
+                &id,
+                pb::Entry {
+                    seq: 0,
+                    ..header(1)
+                }
+            ),
+            "entry.zero_seq"
+        );
+        assert_eq!(
+            code_of(
+                &id,
+                pb::Entry {
+                    backlink: Bytes::from_static(&[3; 32]),
+                    ..header(1)
+                }
+            ),
+            "entry.unexpected_backlink"
+        );
+        assert_eq!(
+            code_of(
+                &id,
+                pb::Entry {
+                    backlink: Bytes::new(),
+                    ..header(2)
+                }
+            ),
+            "entry.missing_backlink"
+        );
+        assert_eq!(
+            code_of(
+                &id,
+                pb::Entry {
+                    space_id: Bytes::new(),
+                    ..header(2)
+                }
+            ),
+            "entry.genesis_not_first"
+        );
+        assert_eq!(
+            code_of(
+                &id,
+                pb::Entry {
+                    lamport: 0,
+                    ..header(1)
+                }
+            ),
+            "entry.zero_lamport"
+        );
+        assert_eq!(
+            code_of(
+                &id,
+                pb::Entry {
+                    nonce: Bytes::new(),
+                    ..header(1)
+                }
+            ),
+            "entry.nonce_mismatch"
+        );
+        assert_eq!(
+            code_of(
+                &id,
+                pb::Entry {
+                    key_epoch: 0,
+                    ..header(1)
+                }
+            ),
+            "entry.nonce_mismatch"
+        );
+        assert_eq!(
+            code_of(
+                &id,
+                pb::Entry {
+                    version: 2,
+                    ..header(1)
+                }
+            ),
+            "proto.unsupported_version"
+        );
+        assert_eq!(
+            code_of(
+                &id,
+                pb::Entry {
+                    log_id: Bytes::from_static(&[2; 31]),
+                    ..header(1)
+                }
+            ),
+            "proto.invalid_length"
+        );
+        assert_eq!(
+            code_of(
+                &id,
+                pb::Entry {
+                    space_id: Bytes::from_static(&[2; 33]),
+                    ..header(1)
+                }
+            ),
+            "proto.invalid_length"
+        );
+    }
+
+    #[test]
+    fn signature_must_match_author_and_bytes() {
+        let alice = Identity::generate(&mut rand::rng());
+        let mallory = Identity::generate(&mut rand::rng());
+        // Mallory signs an entry that names Alice as author.
+        let mut entry = header(1);
+        entry.author = Bytes::copy_from_slice(alice.user_id().as_bytes());
+        let bytes = entry.encode_to_vec();
+        let signature = mallory.sign(ENTRY_SIGNATURE_CONTEXT, &bytes);
+        let forged = pb::SignedEntry {
+            entry: bytes.into(),
+            signature: Bytes::copy_from_slice(signature.as_bytes()),
+        }
+        .encode_to_vec();
+        assert_eq!(
+            VerifiedEntry::verify(forged).unwrap_err(),
+            ProtoError::BadSignature { what: "entry" }
+        );
+        // A signature made without the domain tag does not verify either.
+        let mut entry = header(1);
+        entry.author = Bytes::copy_from_slice(alice.user_id().as_bytes());
+        let bytes = entry.encode_to_vec();
+        let untagged = alice.sign(b"", &bytes);
+        let encoded = pb::SignedEntry {
+            entry: bytes.into(),
+            signature: Bytes::copy_from_slice(untagged.as_bytes()),
+        }
+        .encode_to_vec();
+        assert!(VerifiedEntry::verify(encoded).unwrap_err().is_crypto());
+    }
+
+    #[test]
+    fn payload_is_bound_to_header_and_key() {
+        let mut rng = rand::rng();
+        let id = Identity::generate(&mut rng);
+        let key = EpochKey::generate(&mut rng, 3);
+        let draft = EntryDraft {
+            space: Some(SpaceId::from_bytes([1; 32])),
+            log_id: LogId::from_bytes([2; 32]),
+            seq: 1,
+            backlink: None,
+            lamport: 1,
+            timestamp_ms: 1,
+        };
+        let entry = VerifiedEntry::seal(
+            &mut rng,
+            &id,
+            draft,
+            &text_payload("hi"),
+            Sealing::Encrypt(&key),
+        )
+        .unwrap();
+        assert_eq!(entry.open(&key).unwrap(), text_payload("hi"));
+        let same_epoch_other_key = EpochKey::generate(&mut rng, 3);
+        assert_eq!(
+            entry.open(&same_epoch_other_key),
+            Err(ProtoError::DecryptFailed)
+        );
+        let other_epoch = EpochKey::generate(&mut rng, 4);
+        assert_eq!(
+            entry.open(&other_epoch).unwrap_err().code(),
+            "crypto.wrong_key_epoch"
+        );
+        assert_eq!(
+            entry.open_plain().unwrap_err().code(),
+            "entry.not_plaintext"
+        );
+
+        // Moving the ciphertext under another header breaks the AEAD binding.
+        let mut moved = header(1);
+        moved.key_epoch = 3;
+        moved.nonce = Bytes::copy_from_slice(entry.nonce.as_ref().unwrap());
+        moved.ciphertext = entry.ciphertext.clone();
+        moved.log_id = Bytes::from_static(&[9; 32]);
+        let replanted = VerifiedEntry::verify(signed(&id, moved)).unwrap();
+        assert_eq!(replanted.open(&key), Err(ProtoError::DecryptFailed));
+    }
+
+    #[test]
+    fn oversized_entries_are_refused_before_decoding() {
+        let mut rng = rand::rng();
+        let id = Identity::generate(&mut rng);
+        let key = EpochKey::generate(&mut rng, 1);
+        let draft = EntryDraft {
+            space: Some(SpaceId::from_bytes([1; 32])),
+            log_id: LogId::from_bytes([2; 32]),
+            seq: 1,
+            backlink: None,
+            lamport: 1,
+            timestamp_ms: 1,
+        };
+        // The largest allowed text fits; the entry limit still bounds
+        // anything bigger (a key rotation with many large sealed keys).
+        let big = "😀".repeat(crate::limits::MAX_TEXT_CHARS);
+        assert!(
+            VerifiedEntry::seal(
+                &mut rng,
+                &id,
+                draft.clone(),
+                &text_payload(&big),
+                Sealing::Encrypt(&key)
+            )
+            .is_ok()
+        );
+        let huge = vec![0u8; MAX_SIGNED_ENTRY_BYTES + 1];
+        assert_eq!(
+            VerifiedEntry::verify(huge).unwrap_err().code(),
+            "proto.too_large"
+        );
+        let rotation = Payload {
+            client_txn_id: TxnId::default(),
+            body: Body::Control(ControlEvent::KeyRotation(crate::control::KeyRotation {
+                new_epoch: 2,
+                sealed_keys: vec![Bytes::from(vec![7u8; 128]); 512],
+                previous_key: Bytes::from(vec![1u8; crate::control::WRAPPED_KEY_LEN]),
+                part: 0,
+                part_count: 1,
+            })),
+        };
+        assert_eq!(
+            VerifiedEntry::seal(&mut rng, &id, draft, &rotation, Sealing::Plain)
+                .unwrap_err()
+                .code(),
+            "proto.too_large"
+        );
+    }
+
+    #[test]
+    fn genesis_is_its_own_space() {
+        let mut rng = rand::rng();
+        let id = Identity::generate(&mut rng);
+        let key = EpochKey::generate(&mut rng, 1);
+        let draft = EntryDraft {
+            space: None,
+            log_id: LogId::from_bytes([2; 32]),
+            seq: 1,
+            backlink: None,
+            lamport: 1,
+            timestamp_ms: 1,
+        };
+        let genesis = VerifiedEntry::seal(
+            &mut rng,
+            &id,
+            draft,
+            &text_payload("g"),
+            Sealing::Encrypt(&key),
+        )
+        .unwrap();
+        assert_eq!(genesis.genesis_of(), Some(ServerId::from(genesis.hash())));
+        assert_eq!(genesis.space().as_bytes(), genesis.hash().as_bytes());
     }
 }

@@ -29,12 +29,14 @@ impl GossipMessage {
     /// Decodes and checks a message.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, ProtoError> {
         check::encoded_size("gossip message", bytes.len(), MAX_GOSSIP_MESSAGE_BYTES)?;
-        let message =
-            pb::GossipMessage::decode(bytes).map_err(|err| ProtoError::decode("gossip message", err))?;
+        let message = pb::GossipMessage::decode(bytes)
+            .map_err(|err| ProtoError::decode("gossip message", err))?;
         match check::required("gossip message body", message.body)? {
             Body::Entry(entry) => {
                 if entry.is_empty() {
-                    return Err(ProtoError::MissingField { what: "gossip entry" });
+                    return Err(ProtoError::MissingField {
+                        what: "gossip entry",
+                    });
                 }
                 check::encoded_size("signed entry", entry.len(), MAX_SIGNED_ENTRY_BYTES)?;
                 Ok(Self::Entry(entry))

@@ -117,7 +117,11 @@ impl EpochKey {
     }
 
     /// Recovers the previous epoch's key from [`EpochKey::wrap_previous`] output.
-    pub fn unwrap_previous(&self, server: &ServerId, wrapped: &[u8]) -> Result<EpochKey, ProtoError> {
+    pub fn unwrap_previous(
+        &self,
+        server: &ServerId,
+        wrapped: &[u8],
+    ) -> Result<EpochKey, ProtoError> {
         let previous_epoch = self.epoch.checked_sub(1).ok_or(ProtoError::OutOfRange {
             what: "key epoch",
             value: 0,

@@ -138,7 +138,11 @@ impl ServerId {
 impl DmId {
     /// The conversation between two users (the same whichever side asks).
     pub fn between(a: &UserId, b: &UserId) -> Self {
-        let (low, high) = if a.as_bytes() <= b.as_bytes() { (a, b) } else { (b, a) };
+        let (low, high) = if a.as_bytes() <= b.as_bytes() {
+            (a, b)
+        } else {
+            (b, a)
+        };
         let mut hasher = blake3::Hasher::new_derive_key(DM_CONTEXT);
         hasher.update(low.as_bytes());
         hasher.update(high.as_bytes());
@@ -206,6 +210,20 @@ mod tests {
         assert!("zz".parse::<ServerId>().is_err());
         assert!("abcd".parse::<ServerId>().is_err());
         assert!(ChannelId::from_slice(&[1; 15]).is_err());
+    }
+
+    #[test]
+    fn dm_id_is_the_same_from_both_sides() {
+        let mut rng = rand::rng();
+        let a = identity_core::Identity::generate(&mut rng).user_id();
+        let b = identity_core::Identity::generate(&mut rng).user_id();
+        let c = identity_core::Identity::generate(&mut rng).user_id();
+        assert_eq!(DmId::between(&a, &b), DmId::between(&b, &a));
+        assert_ne!(DmId::between(&a, &b), DmId::between(&a, &c));
+        assert_eq!(
+            DmId::between(&a, &b).log_id().as_bytes(),
+            DmId::between(&a, &b).as_bytes()
+        );
     }
 
     #[test]

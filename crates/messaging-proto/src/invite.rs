@@ -118,7 +118,11 @@ fn invite_from_pb(value: pb::Invite) -> Result<Invite, ProtoError> {
     Ok(Invite {
         server_id: ServerId::from_bytes(check::fixed("server id", &value.server_id)?),
         server_name: check::text("server name", value.server_name, 1, MAX_SERVER_NAME_CHARS)?,
-        bootstrap: peers_from_pb("invite bootstrap peers", value.bootstrap, MAX_INVITE_BOOTSTRAP_PEERS)?,
+        bootstrap: peers_from_pb(
+            "invite bootstrap peers",
+            value.bootstrap,
+            MAX_INVITE_BOOTSTRAP_PEERS,
+        )?,
         key: EpochKey::from_slice(value.key_epoch, &value.epoch_key)?,
         inviter: check::user("inviter", &value.inviter)?,
         expires_at_ms: (value.expires_at_ms != 0).then_some(value.expires_at_ms),

@@ -63,6 +63,7 @@ pub const MAX_DIRECTORY_ADVERTS: usize = 64;
 /// Largest encoded directory request.
 pub const MAX_DIRECTORY_REQUEST_BYTES: usize = 1024;
 /// Largest encoded directory response.
-pub const MAX_DIRECTORY_RESPONSE_BYTES: usize = MAX_DIRECTORY_ADVERTS * (MAX_SIGNED_ADVERT_BYTES + 8);
+pub const MAX_DIRECTORY_RESPONSE_BYTES: usize =
+    MAX_DIRECTORY_ADVERTS * (MAX_SIGNED_ADVERT_BYTES + 8);
 /// Largest encoded gossip message.
 pub const MAX_GOSSIP_MESSAGE_BYTES: usize = MAX_SIGNED_ENTRY_BYTES + 16;

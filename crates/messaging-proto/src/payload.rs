@@ -97,7 +97,8 @@ impl Payload {
     /// Decodes and checks a payload.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, ProtoError> {
         check::encoded_size("payload", bytes.len(), MAX_SIGNED_ENTRY_BYTES)?;
-        let message = pb::Payload::decode(bytes).map_err(|err| ProtoError::decode("payload", err))?;
+        let message =
+            pb::Payload::decode(bytes).map_err(|err| ProtoError::decode("payload", err))?;
         Self::try_from(message)
     }
 
@@ -152,7 +153,10 @@ impl TryFrom<pb::Payload> for Payload {
             },
             PbBody::Control(event) => Body::Control(ControlEvent::try_from(event)?),
         };
-        Ok(Self { client_txn_id, body })
+        Ok(Self {
+            client_txn_id,
+            body,
+        })
     }
 }
 
@@ -217,14 +221,19 @@ mod tests {
             text(&over).to_bytes().unwrap_err().code(),
             "proto.text_too_long"
         );
-        assert_eq!(text("").to_bytes().unwrap_err().code(), "proto.missing_field");
+        assert_eq!(
+            text("").to_bytes().unwrap_err().code(),
+            "proto.missing_field"
+        );
     }
 
     #[test]
     fn txn_id_is_bounded() {
         assert!(TxnId::new(vec![0; MAX_TXN_ID_BYTES]).is_ok());
         assert_eq!(
-            TxnId::new(vec![0; MAX_TXN_ID_BYTES + 1]).unwrap_err().code(),
+            TxnId::new(vec![0; MAX_TXN_ID_BYTES + 1])
+                .unwrap_err()
+                .code(),
             "proto.too_large"
         );
     }

@@ -14,8 +14,9 @@ use crate::check;
 use crate::error::ProtoError;
 use crate::ids::{EntryHash, LogId, ServerId, SpaceId};
 use crate::limits::{
-    MAX_DIGEST_LOGS, MAX_HEADS_PER_RESPONSE, MAX_PUSH_ENTRIES, MAX_RANGE_LIMIT, MAX_SIGNED_ENTRY_BYTES,
-    MAX_SYNC_CHUNK_BYTES, MAX_SYNC_ERROR_MESSAGE_BYTES, MAX_SYNC_MESSAGE_BYTES,
+    MAX_DIGEST_LOGS, MAX_HEADS_PER_RESPONSE, MAX_PUSH_ENTRIES, MAX_RANGE_LIMIT,
+    MAX_SIGNED_ENTRY_BYTES, MAX_SYNC_CHUNK_BYTES, MAX_SYNC_ERROR_MESSAGE_BYTES,
+    MAX_SYNC_MESSAGE_BYTES,
 };
 use crate::pb;
 use crate::pb::sync_request::Kind as PbRequest;
@@ -191,8 +192,8 @@ impl SyncRequest {
     /// Decodes and checks a request.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, ProtoError> {
         check::encoded_size("sync request", bytes.len(), MAX_SYNC_MESSAGE_BYTES)?;
-        let message =
-            pb::SyncRequest::decode(bytes).map_err(|err| ProtoError::decode("sync request", err))?;
+        let message = pb::SyncRequest::decode(bytes)
+            .map_err(|err| ProtoError::decode("sync request", err))?;
         Self::try_from(message)
     }
 }
@@ -206,8 +207,8 @@ impl SyncResponse {
     /// Decodes and checks a response.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, ProtoError> {
         check::encoded_size("sync response", bytes.len(), MAX_SYNC_MESSAGE_BYTES)?;
-        let message =
-            pb::SyncResponse::decode(bytes).map_err(|err| ProtoError::decode("sync response", err))?;
+        let message = pb::SyncResponse::decode(bytes)
+            .map_err(|err| ProtoError::decode("sync response", err))?;
         Self::try_from(message)
     }
 
@@ -225,7 +226,11 @@ impl SyncResponse {
     }
 }
 
-fn entries(what: &'static str, values: Vec<Bytes>, max_count: usize) -> Result<Vec<Bytes>, ProtoError> {
+fn entries(
+    what: &'static str,
+    values: Vec<Bytes>,
+    max_count: usize,
+) -> Result<Vec<Bytes>, ProtoError> {
     let values = check::at_most(what, values, max_count)?;
     let mut total = 0usize;
     for value in &values {
@@ -248,7 +253,12 @@ fn entries(what: &'static str, values: Vec<Bytes>, max_count: usize) -> Result<V
 
 fn in_range(what: &'static str, value: u64, min: u64, max: u64) -> Result<u64, ProtoError> {
     if value < min || value > max {
-        return Err(ProtoError::OutOfRange { what, value, min, max });
+        return Err(ProtoError::OutOfRange {
+            what,
+            value,
+            min,
+            max,
+        });
     }
     Ok(value)
 }
@@ -303,7 +313,12 @@ impl TryFrom<pb::SyncRequest> for SyncRequest {
 impl SyncRequest {
     fn checked_range(self) -> Result<Self, ProtoError> {
         if let Self::Range(range) = &self {
-            in_range("range limit", u64::from(range.limit), 1, u64::from(MAX_RANGE_LIMIT))?;
+            in_range(
+                "range limit",
+                u64::from(range.limit),
+                1,
+                u64::from(MAX_RANGE_LIMIT),
+            )?;
             in_range(
                 "range max bytes",
                 u64::from(range.max_bytes),
