@@ -9,12 +9,12 @@ use crate::check;
 use crate::common::{BootstrapPeer, Role, Visibility, peers_from_pb, peers_to_pb};
 use crate::error::ProtoError;
 use crate::group_key::{KEY_LEN, NONCE_LEN, TAG_LEN};
-use crate::ids::{ChannelId, EntryHash, InviteId};
+use crate::ids::{ChannelId, EntryHash, InviteId, LogId};
 use crate::invite::SignedInvite;
 use crate::limits::{
     MAX_BOOTSTRAP_PEERS, MAX_CHANNEL_NAME_CHARS, MAX_DESCRIPTION_CHARS, MAX_DISPLAY_NAME_CHARS,
-    MAX_REASON_CHARS, MAX_ROTATION_PARTS, MAX_SEALED_KEY_BYTES, MAX_SEALED_KEYS_PER_PART,
-    MAX_SERVER_NAME_CHARS, MAX_TOPIC_CHARS,
+    MAX_FEED_CUTS, MAX_REASON_CHARS, MAX_ROTATION_PARTS, MAX_SEALED_KEY_BYTES,
+    MAX_SEALED_KEYS_PER_PART, MAX_SERVER_NAME_CHARS, MAX_TOPIC_CHARS,
 };
 use crate::pb;
 use crate::pb::control_event::Event;
@@ -45,14 +45,19 @@ pub enum ControlEvent {
     },
     /// The author becomes a member.
     Join(Box<Join>),
-    /// The author leaves.
-    Leave,
+    /// The author leaves; `cut` holds the heads of the author's feeds.
+    Leave {
+        /// Where the author's feeds end.
+        cut: Vec<FeedCut>,
+    },
     /// Removes a member (they may come back with an invite).
     Kick {
         /// Who is removed.
         member: UserId,
         /// Why (at most 500 characters).
         reason: String,
+        /// The member's heads as the remover saw them.
+        cut: Vec<FeedCut>,
     },
     /// Removes a member and refuses their return.
     Ban {
@@ -60,6 +65,8 @@ pub enum ControlEvent {
         member: UserId,
         /// Why (at most 500 characters).
         reason: String,
+        /// The member's heads as the remover saw them.
+        cut: Vec<FeedCut>,
     },
     /// Lifts a ban.
     Unban {
@@ -116,7 +123,7 @@ impl ControlEvent {
             Self::InviteIssued(_) => "invite_issued",
             Self::InviteRevoked { .. } => "invite_revoked",
             Self::Join(_) => "join",
-            Self::Leave => "leave",
+            Self::Leave { .. } => "leave",
             Self::Kick { .. } => "kick",
             Self::Ban { .. } => "ban",
             Self::Unban { .. } => "unban",
@@ -129,6 +136,16 @@ impl ControlEvent {
             Self::UpdateServerProfile(_) => "update_server_profile",
         }
     }
+}
+
+/// Where a departing member's feed in one log ends: later entries of theirs
+/// in that log are refused (unless they join again).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FeedCut {
+    /// The log.
+    pub log: LogId,
+    /// The last accepted seq.
+    pub seq: u64,
 }
 
 /// The genesis event of a server.
@@ -292,14 +309,16 @@ impl TryFrom<pb::ControlEvent> for ControlEvent {
                     MAX_DISPLAY_NAME_CHARS,
                 )?,
             })),
-            Event::Leave(_) => Self::Leave,
+            Event::Leave(e) => Self::Leave { cut: cuts(e.cut)? },
             Event::Kick(e) => Self::Kick {
                 member: check::user("member", &e.member)?,
                 reason: reason(e.reason)?,
+                cut: cuts(e.cut)?,
             },
             Event::Ban(e) => Self::Ban {
                 member: check::user("member", &e.member)?,
                 reason: reason(e.reason)?,
+                cut: cuts(e.cut)?,
             },
             Event::Unban(e) => Self::Unban {
                 member: check::user("member", &e.member)?,
@@ -333,6 +352,27 @@ impl TryFrom<pb::ControlEvent> for ControlEvent {
             }
         })
     }
+}
+
+fn cuts(values: Vec<pb::FeedCut>) -> Result<Vec<FeedCut>, ProtoError> {
+    check::at_most("feed cuts", values, MAX_FEED_CUTS)?
+        .into_iter()
+        .map(|cut| {
+            Ok(FeedCut {
+                log: LogId::from_bytes(check::fixed("feed cut log id", &cut.log_id)?),
+                seq: cut.seq,
+            })
+        })
+        .collect()
+}
+
+fn cuts_to_pb(cuts: &[FeedCut]) -> Vec<pb::FeedCut> {
+    cuts.iter()
+        .map(|cut| pb::FeedCut {
+            log_id: Bytes::copy_from_slice(cut.log.as_bytes()),
+            seq: cut.seq,
+        })
+        .collect()
 }
 
 fn epoch(what: &'static str, value: u32, min: u32) -> Result<u32, ProtoError> {
@@ -427,14 +467,26 @@ impl From<&ControlEvent> for pb::ControlEvent {
                 invite: e.invite.as_ref().map(pb::SignedInvite::from),
                 display_name: e.display_name.clone(),
             }),
-            ControlEvent::Leave => Event::Leave(pb::Leave {}),
-            ControlEvent::Kick { member, reason } => Event::Kick(pb::Kick {
-                member: user_bytes(member),
-                reason: reason.clone(),
+            ControlEvent::Leave { cut } => Event::Leave(pb::Leave {
+                cut: cuts_to_pb(cut),
             }),
-            ControlEvent::Ban { member, reason } => Event::Ban(pb::Ban {
+            ControlEvent::Kick {
+                member,
+                reason,
+                cut,
+            } => Event::Kick(pb::Kick {
                 member: user_bytes(member),
                 reason: reason.clone(),
+                cut: cuts_to_pb(cut),
+            }),
+            ControlEvent::Ban {
+                member,
+                reason,
+                cut,
+            } => Event::Ban(pb::Ban {
+                member: user_bytes(member),
+                reason: reason.clone(),
+                cut: cuts_to_pb(cut),
             }),
             ControlEvent::Unban { member } => Event::Unban(pb::Unban {
                 member: user_bytes(member),

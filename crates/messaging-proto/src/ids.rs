@@ -97,6 +97,11 @@ byte_id!(
     EntryHash, 32, "entry hash"
 );
 byte_id!(
+    /// The tag under which replicas file DMs for a recipient:
+    /// derive_key("palaver/v1/inbox", recipient UserId).
+    InboxTag, 32, "inbox tag"
+);
+byte_id!(
     /// A channel of a server (random).
     ChannelId, 16, "channel id"
 );
@@ -108,6 +113,14 @@ byte_id!(
 const CHANNEL_LOG_CONTEXT: &str = "palaver/v1/channel-log";
 const DM_CONTEXT: &str = "palaver/v1/dm";
 const TOPIC_CONTEXT: &[u8] = b"palaver/v1/topic";
+const INBOX_CONTEXT: &str = "palaver/v1/inbox";
+
+impl InboxTag {
+    /// The inbox tag of a user.
+    pub fn of(user: &UserId) -> Self {
+        Self(blake3::derive_key(INBOX_CONTEXT, user.as_bytes()))
+    }
+}
 
 impl EntryHash {
     /// Hashes encoded `SignedEntry` bytes.

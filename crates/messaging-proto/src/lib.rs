@@ -79,7 +79,7 @@ pub use advert::{
 };
 pub use common::{BootstrapPeer, Role, Visibility};
 pub use control::{
-    ChannelSpec, ControlEvent, CreateServer, InviteIssued, Join, KeyGrant, KeyRotation,
+    ChannelSpec, ControlEvent, CreateServer, FeedCut, InviteIssued, Join, KeyGrant, KeyRotation,
     ServerProfile, WRAPPED_KEY_LEN,
 };
 pub use directory::{DirectoryRequest, DirectoryResponse};
@@ -90,7 +90,7 @@ pub use entry::{
 pub use error::ProtoError;
 pub use gossip::GossipMessage;
 pub use group_key::{EpochKey, KEY_LEN, NONCE_LEN, TAG_LEN, epoch_key_aad};
-pub use ids::{ChannelId, DmId, EntryHash, InviteId, LogId, ServerId, SpaceId};
+pub use ids::{ChannelId, DmId, EntryHash, InboxTag, InviteId, LogId, ServerId, SpaceId};
 pub use invite::{INVITE_SIGNATURE_CONTEXT, INVITE_VERSION, Invite, SignedInvite};
 pub use payload::{Body, Payload, Text, TxnId};
 pub use sync::{

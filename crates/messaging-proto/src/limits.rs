@@ -54,6 +54,10 @@ pub const MAX_DIGEST_LOGS: usize = 1_024;
 pub const MAX_HEADS_PER_RESPONSE: usize = 4_096;
 /// Most entries asked for in one range request.
 pub const MAX_RANGE_LIMIT: u32 = 4_096;
+/// Most feed cuts in a kick, ban or leave.
+pub const MAX_FEED_CUTS: usize = 1_024;
+/// Most DM spaces in one inbox response.
+pub const MAX_INBOX_SPACES: usize = 1_024;
 /// Most entries in one push request.
 pub const MAX_PUSH_ENTRIES: usize = 64;
 /// Longest sync error message, in bytes.

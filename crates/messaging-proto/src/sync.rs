@@ -12,9 +12,9 @@ use prost::Message;
 
 use crate::check;
 use crate::error::ProtoError;
-use crate::ids::{EntryHash, LogId, ServerId, SpaceId};
+use crate::ids::{EntryHash, InboxTag, LogId, ServerId, SpaceId};
 use crate::limits::{
-    MAX_DIGEST_LOGS, MAX_HEADS_PER_RESPONSE, MAX_PUSH_ENTRIES, MAX_RANGE_LIMIT,
+    MAX_DIGEST_LOGS, MAX_HEADS_PER_RESPONSE, MAX_INBOX_SPACES, MAX_PUSH_ENTRIES, MAX_RANGE_LIMIT,
     MAX_SIGNED_ENTRY_BYTES, MAX_SYNC_CHUNK_BYTES, MAX_SYNC_ERROR_MESSAGE_BYTES,
     MAX_SYNC_MESSAGE_BYTES,
 };
@@ -50,6 +50,13 @@ pub enum SyncRequest {
         space: SpaceId,
         /// Encoded `SignedEntry` values (at most 64, 1 MiB in all).
         entries: Vec<Bytes>,
+        /// For a DM: the recipient's inbox tag.
+        inbox: Option<InboxTag>,
+    },
+    /// "Which DM spaces wait for this inbox?"
+    Inbox {
+        /// The recipient's inbox tag.
+        tag: InboxTag,
     },
 }
 
@@ -81,6 +88,8 @@ pub enum SyncResponse {
     Genesis(Bytes),
     /// Answer to [`SyncRequest::Push`]: one result per entry.
     Push(Vec<PushResult>),
+    /// Answer to [`SyncRequest::Inbox`]: DM spaces for the inbox.
+    Inbox(Vec<SpaceId>),
     /// The request was refused.
     Error(SyncError),
 }
@@ -305,6 +314,17 @@ impl TryFrom<pb::SyncRequest> for SyncRequest {
             PbRequest::Push(r) => Self::Push {
                 space: space(&r.space_id)?,
                 entries: entries("pushed entries", r.entries, MAX_PUSH_ENTRIES)?,
+                inbox: if r.inbox_tag.is_empty() {
+                    None
+                } else {
+                    Some(InboxTag::from_bytes(check::fixed(
+                        "inbox tag",
+                        &r.inbox_tag,
+                    )?))
+                },
+            },
+            PbRequest::Inbox(r) => Self::Inbox {
+                tag: InboxTag::from_bytes(check::fixed("inbox tag", &r.inbox_tag)?),
             },
         })
     }
@@ -352,9 +372,17 @@ impl From<&SyncRequest> for pb::SyncRequest {
             SyncRequest::Genesis { server } => PbRequest::Genesis(pb::GenesisRequest {
                 server_id: copy(server.as_bytes()),
             }),
-            SyncRequest::Push { space, entries } => PbRequest::Push(pb::PushRequest {
+            SyncRequest::Push {
+                space,
+                entries,
+                inbox,
+            } => PbRequest::Push(pb::PushRequest {
                 space_id: copy(space.as_bytes()),
                 entries: entries.clone(),
+                inbox_tag: inbox.map(|tag| copy(tag.as_bytes())).unwrap_or_default(),
+            }),
+            SyncRequest::Inbox { tag } => PbRequest::Inbox(pb::InboxRequest {
+                inbox_tag: copy(tag.as_bytes()),
             }),
         };
         Self { kind: Some(kind) }
@@ -417,6 +445,12 @@ impl TryFrom<pb::SyncResponse> for SyncResponse {
                 check::at_most("push results", r.results, MAX_PUSH_ENTRIES)?
                     .into_iter()
                     .map(push_result_from_pb)
+                    .collect::<Result<_, _>>()?,
+            ),
+            PbResponse::Inbox(r) => Self::Inbox(
+                check::at_most("inbox spaces", r.spaces, MAX_INBOX_SPACES)?
+                    .iter()
+                    .map(|bytes| space(bytes))
                     .collect::<Result<_, _>>()?,
             ),
             PbResponse::Error(e) => {
@@ -524,6 +558,9 @@ impl From<&SyncResponse> for pb::SyncResponse {
             }),
             SyncResponse::Push(results) => PbResponse::Push(pb::PushResponse {
                 results: results.iter().copied().map(push_result_to_pb).collect(),
+            }),
+            SyncResponse::Inbox(spaces) => PbResponse::Inbox(pb::InboxResponse {
+                spaces: spaces.iter().map(|space| copy(space.as_bytes())).collect(),
             }),
             SyncResponse::Error(e) => PbResponse::Error(pb::SyncError {
                 code: error_code_to_pb(e.code),

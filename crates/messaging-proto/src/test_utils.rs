@@ -124,13 +124,13 @@ pub mod strategies {
 
     use crate::common::{BootstrapPeer, Role, Visibility};
     use crate::control::{
-        ChannelSpec, ControlEvent, CreateServer, InviteIssued, Join, KeyGrant, KeyRotation,
-        ServerProfile, WRAPPED_KEY_LEN,
+        ChannelSpec, ControlEvent, CreateServer, FeedCut, InviteIssued, Join, KeyGrant,
+        KeyRotation, ServerProfile, WRAPPED_KEY_LEN,
     };
     use crate::directory::{DirectoryRequest, DirectoryResponse};
     use crate::gossip::GossipMessage;
     use crate::group_key::EpochKey;
-    use crate::ids::{ChannelId, EntryHash, InviteId, LogId, ServerId, SpaceId};
+    use crate::ids::{ChannelId, EntryHash, InboxTag, InviteId, LogId, ServerId, SpaceId};
     use crate::invite::{Invite, SignedInvite};
     use crate::payload::{Body, Payload, Text, TxnId};
     use crate::sync::{
@@ -258,6 +258,16 @@ pub mod strategies {
             )
     }
 
+    fn feed_cuts() -> impl Strategy<Value = Vec<FeedCut>> {
+        vec(
+            (any::<[u8; 32]>(), any::<u64>()).prop_map(|(log, seq)| FeedCut {
+                log: LogId::from_bytes(log),
+                seq,
+            }),
+            0..=8,
+        )
+    }
+
     fn channel_spec() -> impl Strategy<Value = ChannelSpec> {
         (channel(), text(1, 64), text(0, 500)).prop_map(|(channel_id, name, topic)| ChannelSpec {
             channel_id,
@@ -305,11 +315,21 @@ pub mod strategies {
                     }))
                 }
             ),
-            Just(ControlEvent::Leave),
-            (user(), text(0, 500))
-                .prop_map(|(member, reason)| ControlEvent::Kick { member, reason }),
-            (user(), text(0, 500))
-                .prop_map(|(member, reason)| ControlEvent::Ban { member, reason }),
+            feed_cuts().prop_map(|cut| ControlEvent::Leave { cut }),
+            (user(), text(0, 500), feed_cuts()).prop_map(|(member, reason, cut)| {
+                ControlEvent::Kick {
+                    member,
+                    reason,
+                    cut,
+                }
+            }),
+            (user(), text(0, 500), feed_cuts()).prop_map(|(member, reason, cut)| {
+                ControlEvent::Ban {
+                    member,
+                    reason,
+                    cut,
+                }
+            }),
             user().prop_map(|member| ControlEvent::Unban { member }),
             (user(), role()).prop_map(|(member, role)| ControlEvent::GrantRole { member, role }),
             (user(), role()).prop_map(|(member, role)| ControlEvent::RevokeRole { member, role }),
@@ -413,8 +433,19 @@ pub mod strategies {
             any::<[u8; 32]>().prop_map(|id| SyncRequest::Genesis {
                 server: ServerId::from_bytes(id)
             }),
-            (space(), entries(64))
-                .prop_map(|(space, entries)| SyncRequest::Push { space, entries }),
+            (
+                space(),
+                entries(64),
+                proptest::option::of(any::<[u8; 32]>())
+            )
+                .prop_map(|(space, entries, inbox)| SyncRequest::Push {
+                    space,
+                    entries,
+                    inbox: inbox.map(InboxTag::from_bytes),
+                }),
+            any::<[u8; 32]>().prop_map(|tag| SyncRequest::Inbox {
+                tag: InboxTag::from_bytes(tag)
+            }),
         ]
     }
 
@@ -487,6 +518,8 @@ pub mod strategies {
             }),
             bytes(1, 1024).prop_map(SyncResponse::Genesis),
             vec(push_result(), 0..=64).prop_map(SyncResponse::Push),
+            vec(space(), 0..=32).prop_map(SyncResponse::Inbox),
+            vec(space(), 0..=32).prop_map(SyncResponse::Inbox),
             (error_code(), "[ -~]{0,256}", proptest::option::of(1u64..)).prop_map(
                 |(code, message, retry_after_ms)| SyncResponse::Error(SyncError {
                     code,

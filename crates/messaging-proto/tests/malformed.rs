@@ -270,6 +270,7 @@ fn sync_limits() {
     let push = SyncRequest::Push {
         space: SpaceId::from_bytes([1; 32]),
         entries: vec![Bytes::from_static(b"x"); MAX_PUSH_ENTRIES + 1],
+        inbox: None,
     };
     assert_eq!(
         SyncRequest::from_bytes(&push.to_bytes())
@@ -286,6 +287,7 @@ fn sync_limits() {
     let huge_entry = SyncRequest::Push {
         space: SpaceId::from_bytes([1; 32]),
         entries: vec![Bytes::from(vec![1u8; 64 * 1024 + 1])],
+        inbox: None,
     };
     assert_eq!(
         SyncRequest::from_bytes(&huge_entry.to_bytes())
