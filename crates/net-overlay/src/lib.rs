@@ -62,6 +62,7 @@ pub use handle::{
     AdvertLookup, GossipVerdict, InboundToken, OverlayEvent, OverlayHandle, PublishOutcome,
 };
 pub use libp2p::gossipsub::MessageId;
+pub use libp2p::multiaddr::Protocol;
 pub use libp2p::{Multiaddr, PeerId};
 pub use records::{DIRECTORY_KEY, advert_key};
 pub use status::{NatStatus, NetworkStatus};

@@ -931,6 +931,13 @@ pub fn max_lamport_tracks_the_log(factory: &Factory<'_>) {
     append_all(&*store, &[next]);
     assert_eq!(store.max_lamport(&LOG).unwrap(), 12);
     assert_eq!(store.max_lamport(&OTHER_LOG).unwrap(), 0);
+    // The log summary counts entries, bytes and authors.
+    let stats = store.log_stats(&LOG).unwrap();
+    assert_eq!(stats.max_lamport, store.max_lamport(&LOG).unwrap());
+    assert_eq!(stats.authors, 2);
+    assert_eq!(stats.entries, 4);
+    assert!(stats.bytes > 0);
+    assert_eq!(store.log_stats(&LogId::from_bytes([0xee; 32])).unwrap(), crate::store::LogStats::default());
 }
 
 /// Deferred appends hand out tickets that resolve, blocking or awaited.

@@ -65,7 +65,7 @@ pub use private::PrivateStore;
 pub use sled_store::{DEFAULT_CACHE_BYTES, Durability, OpenOptions, PRUNE_CHUNK, SledLedger};
 pub use store::{
     AppendOutcome, AuthorHead, Equivocation, FeedHead, HeadsPage, LedgerStats, LedgerStore,
-    LogDigestInfo, MAX_EQUIVOCATIONS_LISTED, MAX_EVIDENCE_PER_FEED, MAX_HEADS_PAGE,
+    LogDigestInfo, LogStats, MAX_EQUIVOCATIONS_LISTED, MAX_EVIDENCE_PER_FEED, MAX_HEADS_PAGE,
     MAX_LOGS_PER_SPACE, MAX_RANGE_BYTES, MAX_RANGE_ENTRIES, PruneReport, RangeChunk,
     clamp_range_bytes, clamp_range_limit,
 };

@@ -37,7 +37,7 @@ use crate::keys::{self, Location, LogMeta};
 use crate::private::{MAX_PRIVATE_SCAN, PrivateCipher, PrivatePair, PrivateStore};
 use crate::store::{
     AppendOutcome, AuthorHead, Equivocation, FeedHead, HeadsPage, LedgerStats, LedgerStore,
-    LogDigestInfo, MAX_EQUIVOCATIONS_LISTED, MAX_EVIDENCE_PER_FEED, MAX_HEADS_PAGE,
+    LogDigestInfo, LogStats, MAX_EQUIVOCATIONS_LISTED, MAX_EVIDENCE_PER_FEED, MAX_HEADS_PAGE,
     MAX_LOGS_PER_SPACE, PruneReport, RangeChunk, clamp_range_bytes, clamp_range_limit,
 };
 use crate::timeline::{MAX_TIMELINE_PAGE, TimelineItem, TimelinePage, TimelinePosition};
@@ -661,6 +661,15 @@ impl LedgerStore for SledLedger {
 
     fn max_lamport(&self, log: &LogId) -> Result<u64, LedgerError> {
         Ok(self.read_meta(log)?.map_or(0, |meta| meta.max_lamport))
+    }
+
+    fn log_stats(&self, log: &LogId) -> Result<LogStats, LedgerError> {
+        Ok(self.read_meta(log)?.map_or_else(LogStats::default, |meta| LogStats {
+            entries: meta.entries,
+            bytes: meta.bytes,
+            authors: meta.authors,
+            max_lamport: meta.max_lamport,
+        }))
     }
 
     fn range(

@@ -140,6 +140,19 @@ pub struct LedgerStats {
     pub logs: u64,
 }
 
+/// A summary of one log.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LogStats {
+    /// Entries held.
+    pub entries: u64,
+    /// Bytes of encoded entries held.
+    pub bytes: u64,
+    /// Authors with a feed in the log.
+    pub authors: u64,
+    /// The highest lamport clock ever stored in the log.
+    pub max_lamport: u64,
+}
+
 /// Append-only storage of verified, hash-linked per-author feeds.
 ///
 /// Implementations are shared between threads. Appends to one feed are
@@ -217,6 +230,10 @@ pub trait LedgerStore: Send + Sync {
     /// # Errors
     /// Storage errors.
     fn max_lamport(&self, log: &LogId) -> Result<u64, LedgerError>;
+
+    /// Entries, bytes, authors and the highest lamport clock of a log
+    /// (all zero for an unknown log).
+    fn log_stats(&self, log: &LogId) -> Result<LogStats, LedgerError>;
 
     /// Entries of a feed in seq order from `max(from_seq, first_seq)`: at
     /// most `limit` (clamped to 1..=[`MAX_RANGE_ENTRIES`]) and `max_bytes`

@@ -1,0 +1,321 @@
+//! The outbox: every entry we write stays here, persisted, until some peer
+//! is known to hold it (its heads, a push answer, a range it fetched).
+//! Until then delivery is retried for ever: gossip again (for servers) and
+//! push to the replicas and the DM peer, after 2 s, then doubling to 5
+//! minutes, each delay with ±25 % jitter. Publishing with no peer connected
+//! is not an error: the retries and the peers' own syncs deliver it later.
+//!
+//! The same bookkeeping gives each message its delivery state: held by
+//! nobody else yet, by a replica, or by k of the n other members.
+
+use std::time::Duration;
+
+use identity_core::UserId;
+use messaging_proto::{
+    EntryHash, LogId, PushResult, ServerId, SpaceId, SyncRequest, SyncResponse, VerifiedEntry,
+};
+use net_overlay::PeerId;
+use rand::RngExt;
+use serde::{Deserialize, Serialize};
+use storage_ledger::LedgerStore;
+
+use super::{Internal, NodeCore, now_ms, user_of};
+use crate::api::{DeliveryState, Event};
+use crate::local_store::ns;
+
+/// Most of our recent messages per log whose delivery state we follow.
+const RECENT_PER_LOG: usize = 256;
+
+/// One entry waiting for a peer to confirm it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(crate) struct OutboxItem {
+    hash: String,
+    log: String,
+    seq: u64,
+    dm_peer: Option<String>,
+    attempts: u32,
+    next_ms: u64,
+}
+
+impl OutboxItem {
+    pub(crate) fn hash(&self) -> Option<EntryHash> {
+        self.hash.parse().ok()
+    }
+
+    fn log(&self) -> Option<LogId> {
+        self.log.parse().ok()
+    }
+
+    fn dm_peer(&self) -> Option<UserId> {
+        self.dm_peer.as_deref().and_then(|peer| peer.parse().ok())
+    }
+}
+
+impl NodeCore {
+    fn retry_delay(&self, attempts: u32) -> Duration {
+        let timers = &self.config.timers;
+        let exponent = attempts.min(16);
+        let delay = timers
+            .outbox_first_retry
+            .saturating_mul(1 << exponent)
+            .min(timers.outbox_max_retry);
+        delay.mul_f64(rand::rng().random_range(0.75..1.25))
+    }
+
+    pub(crate) async fn add_to_outbox(&mut self, entry: &VerifiedEntry, dm_peer: Option<UserId>) {
+        let item = OutboxItem {
+            hash: entry.hash().to_hex(),
+            log: entry.log_id().to_hex(),
+            seq: entry.seq(),
+            dm_peer: dm_peer.map(|peer| peer.to_string()),
+            attempts: 0,
+            next_ms: now_ms() + u64::try_from(self.retry_delay(0).as_millis()).unwrap_or(u64::MAX),
+        };
+        // The entry itself is durable already; the outbox record rides on
+        // the next flush (if it is lost, peers' syncs still fetch the entry).
+        if let Err(err) = self.store.put(ns::OUTBOX, entry.hash().as_bytes(), &item) {
+            tracing::warn!(code = err.code, "cannot persist an outbox record");
+        }
+        self.outbox.insert(entry.hash(), item);
+    }
+
+    /// Retries every due outbox entry.
+    pub(crate) async fn retry_outbox(&mut self) {
+        let now = now_ms();
+        let due: Vec<EntryHash> = self
+            .outbox
+            .iter()
+            .filter(|(_, item)| item.next_ms <= now)
+            .map(|(hash, _)| *hash)
+            .collect();
+        for hash in due {
+            let Some(mut item) = self.outbox.get(&hash).cloned() else {
+                continue;
+            };
+            match self.ledger.get_by_hash(&hash) {
+                Ok(Some(bytes)) => match VerifiedEntry::decode_stored(bytes) {
+                    Ok(entry) => self.deliver(&entry, item.dm_peer()).await,
+                    Err(err) => tracing::warn!(%err, "unreadable outbox entry"),
+                },
+                Ok(None) => {
+                    // Pruned or lost: nothing left to deliver.
+                    self.forget_outbox(&hash);
+                    continue;
+                }
+                Err(err) => tracing::warn!(%err, "cannot read an outbox entry"),
+            }
+            item.attempts = item.attempts.saturating_add(1);
+            item.next_ms = now
+                + u64::try_from(self.retry_delay(item.attempts).as_millis()).unwrap_or(u64::MAX);
+            let _ = self.store.put(ns::OUTBOX, hash.as_bytes(), &item);
+            self.outbox.insert(hash, item);
+        }
+    }
+
+    fn forget_outbox(&mut self, hash: &EntryHash) {
+        if self.outbox.remove(hash).is_some() {
+            let _ = self.store.delete(ns::OUTBOX, hash.as_bytes());
+        }
+    }
+
+    /// Number of entries waiting for confirmation.
+    pub(crate) fn outbox_depth(&self) -> usize {
+        self.outbox.len()
+    }
+
+    /// A peer holds our feed of `log` up to `seq`: confirm outbox entries
+    /// and move delivery states along.
+    pub(crate) async fn peer_holds(&mut self, peer: PeerId, log: LogId, seq: u64) {
+        let known = self.peer_heads.entry((log, peer)).or_insert(0);
+        if *known >= seq {
+            return;
+        }
+        *known = seq;
+        let confirmed: Vec<EntryHash> = self
+            .outbox
+            .iter()
+            .filter(|(_, item)| item.log() == Some(log) && item.seq <= seq)
+            .map(|(hash, _)| *hash)
+            .collect();
+        for hash in confirmed {
+            self.forget_outbox(&hash);
+        }
+        self.update_delivery(log);
+    }
+
+    /// Remembers one of our messages for delivery tracking.
+    pub(crate) fn note_mine(&mut self, entry: &VerifiedEntry) {
+        let log = entry.log_id();
+        let recent = self.recent_mine.entry(log).or_default();
+        recent.push_back((entry.seq(), entry.hash(), None));
+        while recent.len() > RECENT_PER_LOG {
+            recent.pop_front();
+        }
+        self.update_delivery(log);
+    }
+
+    /// The delivery state of our entry `seq` in `log`.
+    pub(crate) fn delivery_state(&self, log: &LogId, seq: u64) -> DeliveryState {
+        let holders: Vec<PeerId> = self
+            .peer_heads
+            .iter()
+            .filter(|((held_log, _), held)| held_log == log && **held >= seq)
+            .map(|((_, peer), _)| *peer)
+            .collect();
+        let (members, of) = match self.server_of_log(log) {
+            Some(server) => {
+                let state = self
+                    .servers
+                    .get(&server)
+                    .and_then(|runtime| runtime.state.as_ref());
+                let of = state.map_or(0, |state| state.members().count().saturating_sub(1));
+                let members = holders
+                    .iter()
+                    .filter(|peer| {
+                        user_of(peer)
+                            .is_some_and(|user| state.is_some_and(|state| state.is_member(&user)))
+                    })
+                    .count();
+                (members, of)
+            }
+            None => {
+                // A DM: the other participant is the one member that counts.
+                let other = self
+                    .dms
+                    .get(&messaging_proto::DmId::from_bytes(*log.as_bytes()))
+                    .copied();
+                let members = holders
+                    .iter()
+                    .filter(|peer| other.is_some_and(|other| user_of(peer) == Some(other)))
+                    .count();
+                (members, 1)
+            }
+        };
+        if members > 0 {
+            DeliveryState::Seen {
+                by: u32::try_from(members).unwrap_or(u32::MAX),
+                of: u32::try_from(of).unwrap_or(u32::MAX),
+            }
+        } else if !holders.is_empty() {
+            DeliveryState::Replicated
+        } else {
+            DeliveryState::Stored
+        }
+    }
+
+    fn update_delivery(&mut self, log: LogId) {
+        let Some(recent) = self.recent_mine.get(&log) else {
+            return;
+        };
+        let states: Vec<(usize, EntryHash, DeliveryState)> = recent
+            .iter()
+            .enumerate()
+            .filter_map(|(index, (seq, hash, last))| {
+                let state = self.delivery_state(&log, *seq);
+                (Some(state) != *last).then_some((index, *hash, state))
+            })
+            .collect();
+        for (index, hash, state) in states {
+            if let Some(recent) = self.recent_mine.get_mut(&log)
+                && let Some(slot) = recent.get_mut(index)
+            {
+                slot.2 = Some(state);
+            }
+            self.emit(Event::Delivery {
+                message_id: hash.to_hex(),
+                state,
+            });
+        }
+    }
+
+    /// The server a log belongs to, if it is one of ours.
+    pub(crate) fn server_of_log(&self, log: &LogId) -> Option<ServerId> {
+        self.servers
+            .values()
+            .find(|runtime| {
+                runtime.control_log.as_ref() == Some(log)
+                    || runtime
+                        .state
+                        .as_ref()
+                        .is_some_and(|state| state.channel_by_log(log).is_some())
+            })
+            .map(|runtime| runtime.id)
+    }
+
+    /// Pushes entries to the server's bootstrap peers we are connected to.
+    pub(crate) fn push_to_replicas(&self, server: ServerId, entries: Vec<bytes::Bytes>) {
+        let replicas: Vec<PeerId> = self
+            .replica_peers(&server)
+            .into_iter()
+            .filter(|peer| self.connected.contains(peer))
+            .collect();
+        for peer in replicas {
+            self.push(peer, SpaceId::from(server), entries.clone(), None);
+        }
+    }
+
+    /// Pushes entries to a peer in the background and records what it holds.
+    pub(crate) fn push(
+        &self,
+        peer: PeerId,
+        space: SpaceId,
+        entries: Vec<bytes::Bytes>,
+        inbox: Option<messaging_proto::InboxTag>,
+    ) {
+        let overlay = self.overlay.clone();
+        let internal = self.internal_tx.clone();
+        let me = self.me;
+        tokio::spawn(async move {
+            let decoded: Vec<Option<VerifiedEntry>> = entries
+                .iter()
+                .map(|bytes| VerifiedEntry::decode_stored(bytes.clone()).ok())
+                .collect();
+            let request = SyncRequest::Push {
+                space,
+                entries,
+                inbox,
+            };
+            if let Ok(SyncResponse::Push(results)) = overlay.sync(peer, request).await {
+                for (entry, result) in decoded.iter().zip(results) {
+                    if let (Some(entry), PushResult::Stored | PushResult::Duplicate) =
+                        (entry, result)
+                        && entry.author() == &me
+                    {
+                        let _ = internal
+                            .send(Internal::PeerHolds {
+                                peer,
+                                log: entry.log_id(),
+                                seq: entry.seq(),
+                            })
+                            .await;
+                    }
+                }
+            }
+        });
+    }
+
+    /// At shutdown: push every outbox entry to connected replicas and DM
+    /// peers, waiting at most `timeout` in all.
+    pub(crate) async fn drain_outbox(&mut self, timeout: Duration) {
+        if self.outbox.is_empty() {
+            return;
+        }
+        let deadline = tokio::time::Instant::now() + timeout;
+        let hashes: Vec<EntryHash> = self.outbox.keys().copied().collect();
+        for hash in hashes {
+            if tokio::time::Instant::now() >= deadline {
+                break;
+            }
+            let Some(item) = self.outbox.get(&hash).cloned() else {
+                continue;
+            };
+            let Ok(Some(bytes)) = self.ledger.get_by_hash(&hash) else {
+                continue;
+            };
+            let Ok(entry) = VerifiedEntry::decode_stored(bytes) else {
+                continue;
+            };
+            let _ = tokio::time::timeout_at(deadline, self.deliver(&entry, item.dm_peer())).await;
+        }
+    }
+}

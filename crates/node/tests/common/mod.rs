@@ -1,0 +1,307 @@
+//! Helpers for multi-node tests in one process on the memory transport.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use identity_core::Identity;
+use net_overlay::{Multiaddr, OverlayConfig};
+use node::api::{Event, HistoryPage, MessageView, Request, Response, ServerDetail};
+use node::{EventStream, Node, NodeConfig, NodeHandle, NodeTimers, ReplicaScope};
+
+pub(crate) const WAIT: Duration = Duration::from_secs(60);
+
+pub(crate) struct TestNode {
+    pub name: String,
+    pub identity: Identity,
+    pub dir: PathBuf,
+    pub handle: NodeHandle,
+    pub events: EventStream,
+    pub addr: Multiaddr,
+    pub listen: Multiaddr,
+    pub replica: ReplicaScope,
+    _tmp: Option<tempfile::TempDir>,
+}
+
+pub(crate) fn init_tracing() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
+}
+
+fn config(
+    dir: PathBuf,
+    name: &str,
+    listen: Multiaddr,
+    bootstrap: Vec<Multiaddr>,
+    replica: ReplicaScope,
+) -> NodeConfig {
+    let mut overlay = OverlayConfig::memory();
+    overlay.listen = vec![listen];
+    overlay.bootstrap = bootstrap;
+    let mut config = NodeConfig::new(dir, overlay);
+    config.display_name = Some(name.to_owned());
+    config.timers = NodeTimers::fast();
+    config.replica = replica;
+    config
+}
+
+/// Starts a node in a fresh temporary directory.
+pub(crate) async fn start(name: &str, replica: ReplicaScope, bootstrap: &[&TestNode]) -> TestNode {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().to_path_buf();
+    let identity = Identity::generate(&mut rand::rng());
+    let bootstrap = bootstrap.iter().map(|node| node.addr.clone()).collect();
+    let mut node = start_in(
+        name,
+        identity,
+        dir,
+        "/memory/0".parse().unwrap(),
+        bootstrap,
+        replica,
+    )
+    .await;
+    node._tmp = Some(tmp);
+    node
+}
+
+async fn start_in(
+    name: &str,
+    identity: Identity,
+    dir: PathBuf,
+    listen: Multiaddr,
+    bootstrap: Vec<Multiaddr>,
+    replica: ReplicaScope,
+) -> TestNode {
+    let config = config(dir.clone(), name, listen, bootstrap, replica.clone());
+    let (handle, events) = Node::start(identity.clone(), config)
+        .await
+        .expect("node starts");
+    let listen = eventually(WAIT, || {
+        let handle = handle.clone();
+        async move {
+            match handle.request(Request::Status).await.ok()? {
+                Response::Status(status) => status.listen_addrs.first()?.parse::<Multiaddr>().ok(),
+                _ => None,
+            }
+        }
+    })
+    .await;
+    let addr: Multiaddr = format!("{listen}/p2p/{}", identity.user_id())
+        .parse()
+        .unwrap();
+    TestNode {
+        name: name.to_owned(),
+        identity,
+        dir,
+        handle,
+        events,
+        addr,
+        listen,
+        replica,
+        _tmp: None,
+    }
+}
+
+impl TestNode {
+    /// Stops the node gracefully.
+    pub(crate) async fn stop(&self) {
+        self.handle.shutdown().await.unwrap();
+    }
+
+    /// Stops and starts the node again from its data directory, on the same
+    /// address.
+    pub(crate) async fn restart(self) -> TestNode {
+        self.stop().await;
+        self.start_again().await
+    }
+
+    /// Starts a stopped node again from its data directory.
+    pub(crate) async fn start_again(mut self) -> TestNode {
+        let tmp = self._tmp.take();
+        let mut node = start_in(
+            &self.name,
+            self.identity.clone(),
+            self.dir.clone(),
+            self.listen.clone(),
+            vec![],
+            self.replica.clone(),
+        )
+        .await;
+        node._tmp = tmp;
+        node
+    }
+
+    pub(crate) async fn request(&self, request: Request) -> Response {
+        self.handle
+            .request(request)
+            .await
+            .expect("request succeeds")
+    }
+
+    pub(crate) async fn create_server(&self, name: &str, public: bool) -> ServerDetail {
+        match self
+            .request(Request::CreateServer {
+                name: name.to_owned(),
+                description: format!("{name} description"),
+                public,
+            })
+            .await
+        {
+            Response::Server(detail) => detail,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    pub(crate) async fn invite(&self, server: &str) -> String {
+        match self
+            .request(Request::CreateInvite {
+                server: server.to_owned(),
+                expires_in_ms: None,
+                max_uses: None,
+            })
+            .await
+        {
+            Response::Invite(invite) => invite.invite,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    pub(crate) async fn join(&self, invite: &str) -> ServerDetail {
+        match self
+            .request(Request::Join {
+                invite: invite.to_owned(),
+            })
+            .await
+        {
+            Response::Server(detail) => detail,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    pub(crate) async fn send(&self, server: &str, channel: &str, text: &str) -> String {
+        match self
+            .request(Request::Send {
+                server: server.to_owned(),
+                channel: channel.to_owned(),
+                text: text.to_owned(),
+                client_txn_id: None,
+                reply_to: None,
+            })
+            .await
+        {
+            Response::Sent(ack) => ack.message_id,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    pub(crate) async fn history(
+        &self,
+        server: &str,
+        channel: &str,
+        limit: u32,
+    ) -> Vec<MessageView> {
+        match self
+            .request(Request::History {
+                server: server.to_owned(),
+                channel: channel.to_owned(),
+                limit,
+                before: None,
+            })
+            .await
+        {
+            Response::History(HistoryPage { messages, .. }) => messages,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    /// Texts of a channel's history, oldest first.
+    pub(crate) async fn texts(&self, server: &str, channel: &str) -> Vec<String> {
+        let mut texts: Vec<String> = self
+            .history(server, channel, 500)
+            .await
+            .into_iter()
+            .map(|message| message.text)
+            .collect();
+        texts.reverse();
+        texts
+    }
+
+    pub(crate) async fn detail(&self, server: &str) -> ServerDetail {
+        match self
+            .request(Request::ServerInfo {
+                server: server.to_owned(),
+            })
+            .await
+        {
+            Response::Server(detail) => detail,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    pub(crate) async fn set_bootstrap(&self, server: &str, peers: &[&TestNode]) {
+        self.request(Request::SetBootstrapPeers {
+            server: server.to_owned(),
+            peers: peers.iter().map(|peer| peer.addr.to_string()).collect(),
+        })
+        .await;
+    }
+
+    /// Waits for an event matching `check`.
+    pub(crate) async fn wait_event<T>(&mut self, mut check: impl FnMut(&Event) -> Option<T>) -> T {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let event = tokio::time::timeout_at(deadline, self.events.recv())
+                .await
+                .expect("event within the timeout")
+                .expect("node running");
+            if let Some(value) = check(&event) {
+                return value;
+            }
+        }
+    }
+}
+
+/// Polls `check` until it returns `Some`, or panics after `timeout`.
+pub(crate) async fn eventually<T, F, Fut>(timeout: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "condition not reached within {timeout:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Waits until `node` shows exactly `expected` (oldest first) in a channel.
+pub(crate) async fn wait_texts(node: &TestNode, server: &str, channel: &str, expected: &[String]) {
+    let result = tokio::time::timeout(WAIT, async {
+        loop {
+            let texts = node.texts(server, channel).await;
+            if texts == expected {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await;
+    if result.is_err() {
+        let texts = node.texts(server, channel).await;
+        panic!(
+            "{} shows {} messages in {channel}, expected {}: {:?}",
+            node.name,
+            texts.len(),
+            expected.len(),
+            texts.iter().take(5).collect::<Vec<_>>()
+        );
+    }
+}
