@@ -159,6 +159,8 @@ pub struct CreateServer {
     pub visibility: Visibility,
     /// The id of the first channel, "general".
     pub general_channel_id: ChannelId,
+    /// The owner's display name (at most 64 characters; empty = "owner").
+    pub owner_name: String,
 }
 
 /// A channel's id, name and topic.
@@ -281,6 +283,7 @@ impl TryFrom<pb::ControlEvent> for ControlEvent {
                     description,
                     visibility,
                     general_channel_id: channel("general channel id", &e.general_channel_id)?,
+                    owner_name: check::text("owner name", e.owner_name, 0, MAX_DISPLAY_NAME_CHARS)?,
                 })
             }
             Event::CreateChannel(e) => {
@@ -441,6 +444,7 @@ impl From<&ControlEvent> for pb::ControlEvent {
                 description: e.description.clone(),
                 visibility: e.visibility.to_pb(),
                 general_channel_id: id_bytes(e.general_channel_id.as_bytes()),
+                owner_name: e.owner_name.clone(),
             }),
             ControlEvent::CreateChannel(e) => Event::CreateChannel(pb::CreateChannel {
                 channel_id: id_bytes(e.channel_id.as_bytes()),

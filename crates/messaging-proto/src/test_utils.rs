@@ -279,16 +279,24 @@ pub mod strategies {
     /// Any control event.
     pub fn control_event() -> impl Strategy<Value = ControlEvent> {
         prop_oneof![
-            (text(1, 100), text(0, 1000), visibility(), channel()).prop_map(
-                |(name, description, visibility, general_channel_id)| {
-                    ControlEvent::CreateServer(CreateServer {
-                        name,
-                        description,
-                        visibility,
-                        general_channel_id,
-                    })
-                }
-            ),
+            (
+                text(1, 100),
+                text(0, 1000),
+                visibility(),
+                channel(),
+                text(0, 64)
+            )
+                .prop_map(
+                    |(name, description, visibility, general_channel_id, owner_name)| {
+                        ControlEvent::CreateServer(CreateServer {
+                            name,
+                            description,
+                            visibility,
+                            general_channel_id,
+                            owner_name,
+                        })
+                    }
+                ),
             channel_spec().prop_map(ControlEvent::CreateChannel),
             channel_spec().prop_map(ControlEvent::RenameChannel),
             channel().prop_map(|channel_id| ControlEvent::DeleteChannel { channel_id }),

@@ -53,6 +53,7 @@ fn genesis(owner: &Identity) -> VerifiedEntry {
             description: "plants".into(),
             visibility: Visibility::Public,
             general_channel_id: ChannelId::from_bytes([5; 16]),
+            owner_name: String::new(),
         })),
     };
     let draft = EntryDraft {

@@ -145,6 +145,7 @@ fn genesis(owner: &Identity, name: &str) -> VerifiedEntry {
             description: String::new(),
             visibility: Visibility::Public,
             general_channel_id: messaging_proto::ChannelId::from_bytes([1; 16]),
+            owner_name: String::new(),
         })),
     };
     VerifiedEntry::seal(

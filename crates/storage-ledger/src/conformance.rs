@@ -937,7 +937,10 @@ pub fn max_lamport_tracks_the_log(factory: &Factory<'_>) {
     assert_eq!(stats.authors, 2);
     assert_eq!(stats.entries, 4);
     assert!(stats.bytes > 0);
-    assert_eq!(store.log_stats(&LogId::from_bytes([0xee; 32])).unwrap(), crate::store::LogStats::default());
+    assert_eq!(
+        store.log_stats(&LogId::from_bytes([0xee; 32])).unwrap(),
+        crate::store::LogStats::default()
+    );
 }
 
 /// Deferred appends hand out tickets that resolve, blocking or awaited.

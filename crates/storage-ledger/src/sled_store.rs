@@ -664,12 +664,14 @@ impl LedgerStore for SledLedger {
     }
 
     fn log_stats(&self, log: &LogId) -> Result<LogStats, LedgerError> {
-        Ok(self.read_meta(log)?.map_or_else(LogStats::default, |meta| LogStats {
-            entries: meta.entries,
-            bytes: meta.bytes,
-            authors: meta.authors,
-            max_lamport: meta.max_lamport,
-        }))
+        Ok(self
+            .read_meta(log)?
+            .map_or_else(LogStats::default, |meta| LogStats {
+                entries: meta.entries,
+                bytes: meta.bytes,
+                authors: meta.authors,
+                max_lamport: meta.max_lamport,
+            }))
     }
 
     fn range(

@@ -205,6 +205,7 @@ pub(crate) fn genesis(owner: &Identity, name: &str) -> VerifiedEntry {
             description: String::new(),
             visibility: Visibility::Public,
             general_channel_id: ChannelId::from_bytes([1; 16]),
+            owner_name: String::new(),
         })),
     };
     let mut log = [0u8; 32];

@@ -210,7 +210,11 @@ impl ServerState {
         };
         let member = Member {
             user: owner,
-            display_name: OWNER_DISPLAY_NAME.to_owned(),
+            display_name: if create.owner_name.is_empty() {
+                OWNER_DISPLAY_NAME.to_owned()
+            } else {
+                create.owner_name.clone()
+            },
             role: Role::Owner,
             joined_at_ms: genesis.timestamp_ms,
             invite: None,

@@ -50,6 +50,7 @@ impl NodeCore {
                     Visibility::Private
                 },
                 general_channel_id: general,
+                owner_name: self.display_name.clone(),
             })),
         };
         payload.to_bytes()?;

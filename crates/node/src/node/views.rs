@@ -115,6 +115,12 @@ impl NodeCore {
         }
         state
             .and_then(|state| state.member(user))
+            .or_else(|| {
+                self.servers
+                    .values()
+                    .filter_map(|runtime| runtime.state.as_ref()?.member(user))
+                    .next()
+            })
             .map(|member| member.display_name.clone())
             .or_else(|| self.names.get(user).cloned())
             .unwrap_or_else(|| short_id(user))

@@ -1,5 +1,5 @@
 //! Helpers for multi-node tests in one process on the memory transport.
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+#![allow(dead_code, unreachable_pub, clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -304,4 +304,51 @@ pub(crate) async fn wait_texts(node: &TestNode, server: &str, channel: &str, exp
             texts.iter().take(5).collect::<Vec<_>>()
         );
     }
+}
+
+/// A owns a private server whose bootstrap node is R; B joins with only
+/// the invite code.
+pub async fn owner_replica_and_joiner() -> (TestNode, TestNode, TestNode, String) {
+    init_tracing();
+    let r = start("relay", ReplicaScope::All, &[]).await;
+    let a = start("alice", ReplicaScope::None, &[&r]).await;
+    let server = a.create_server("garden", false).await.server.server_id;
+    a.set_bootstrap(&server, &[&r]).await;
+    let invite = a.invite(&server).await;
+    let b = start("bob", ReplicaScope::None, &[]).await;
+    let joined = b.join(&invite).await;
+    assert_eq!(joined.server.server_id, server);
+    wait_members(&a, &server, 2).await;
+    (r, a, b, server)
+}
+
+/// Waits until `node` sees `count` members in `server`.
+pub async fn wait_members(node: &TestNode, server: &str, count: usize) {
+    eventually(WAIT, || async move {
+        (node.detail(server).await.members.len() == count).then_some(())
+    })
+    .await;
+}
+
+/// Every file under `dir` (recursively) as bytes.
+pub fn read_all_files(dir: &std::path::Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(path) = stack.pop() {
+        if path.is_dir() {
+            for entry in std::fs::read_dir(&path).unwrap() {
+                stack.push(entry.unwrap().path());
+            }
+        } else if let Ok(bytes) = std::fs::read(&path) {
+            out.push((path, bytes));
+        }
+    }
+    out
+}
+
+/// Whether `needle` occurs in any file under `dir`.
+pub fn dir_contains(dir: &std::path::Path, needle: &[u8]) -> bool {
+    read_all_files(dir)
+        .iter()
+        .any(|(_, bytes)| bytes.windows(needle.len()).any(|window| window == needle))
 }

@@ -72,6 +72,7 @@ impl Scene {
                 description: "for tests".into(),
                 visibility,
                 general_channel_id: general,
+                owner_name: String::new(),
             }),
         };
         let server = ServerId::from(genesis.hash);

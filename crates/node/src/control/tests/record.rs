@@ -16,6 +16,7 @@ fn a_record_comes_from_a_sealed_and_opened_entry() {
         description: String::new(),
         visibility: Visibility::Private,
         general_channel_id: channel_id(1),
+        owner_name: String::new(),
     });
     let control_log = LogId::from_bytes([3; 32]);
     let draft = EntryDraft {

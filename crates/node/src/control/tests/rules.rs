@@ -83,6 +83,7 @@ fn create_server_after_the_genesis_is_denied() {
         description: String::new(),
         visibility: Visibility::Public,
         general_channel_id: channel_id(1),
+        owner_name: String::new(),
     });
     let denied = scene.denied(&owner(), event);
     assert_eq!(denied, Denied::GenesisOnly);
