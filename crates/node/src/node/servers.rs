@@ -344,6 +344,8 @@ impl NodeCore {
         self.author_control(server, ControlEvent::SetBootstrapPeers(list))
             .await?;
         self.connect_server(server).await;
+        // A public server's advert names its bootstrap peers.
+        self.publish_advert(server).await;
         Ok(Response::Ok)
     }
 

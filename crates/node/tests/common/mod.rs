@@ -352,3 +352,62 @@ pub fn dir_contains(dir: &std::path::Path, needle: &[u8]) -> bool {
         .iter()
         .any(|(_, bytes)| bytes.windows(needle.len()).any(|window| window == needle))
 }
+
+/// Seals a channel post as `author` would, with any seq, backlink and key:
+/// what a removed or misbehaving member's node could send.
+pub fn forge_post(
+    author: &Identity,
+    server: &str,
+    channel_id: &str,
+    seq: u64,
+    backlink: Option<&str>,
+    lamport: u64,
+    key: &messaging_proto::EpochKey,
+    text: &str,
+) -> messaging_proto::VerifiedEntry {
+    use messaging_proto::{Body, EntryDraft, Payload, Sealing, ServerId, SpaceId, Text, TxnId};
+    let server: ServerId = server.parse().unwrap();
+    let channel: messaging_proto::ChannelId = channel_id.parse().unwrap();
+    let payload = Payload {
+        client_txn_id: TxnId::random(&mut rand::rng()),
+        body: Body::Text(Text {
+            body: text.to_owned(),
+            reply_to: None,
+        }),
+    };
+    let draft = EntryDraft {
+        space: Some(SpaceId::from(server)),
+        log_id: server.channel_log(&channel),
+        seq,
+        backlink: backlink.map(|hash| hash.parse().unwrap()),
+        lamport,
+        timestamp_ms: 1_800_000_000_000,
+    };
+    messaging_proto::VerifiedEntry::seal(&mut rand::rng(), author, draft, &payload, Sealing::Encrypt(key)).unwrap()
+}
+
+/// Pushes raw entries to `target` from a throw-away peer, as any peer on
+/// the network could; returns the per-entry results.
+pub async fn push_raw(
+    target: &TestNode,
+    space: messaging_proto::SpaceId,
+    entries: Vec<messaging_proto::VerifiedEntry>,
+) -> Vec<messaging_proto::PushResult> {
+    let identity = Identity::generate(&mut rand::rng());
+    let mut config = OverlayConfig::memory();
+    config.listen = vec!["/memory/0".parse().unwrap()];
+    let (overlay, _events) = net_overlay::Overlay::start(&identity, config).unwrap();
+    overlay.dial(target.addr.clone()).await.unwrap();
+    let request = messaging_proto::SyncRequest::Push {
+        space,
+        entries: entries.iter().map(|entry| entry.encoded().clone()).collect(),
+        inbox: None,
+    };
+    let peer = target.identity.user_id().to_peer_id();
+    let response = overlay.sync(peer, request).await.unwrap();
+    overlay.shutdown().await.unwrap();
+    match response {
+        messaging_proto::SyncResponse::Push(results) => results,
+        other => panic!("unexpected {other:?}"),
+    }
+}
