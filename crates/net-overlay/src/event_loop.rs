@@ -52,8 +52,8 @@ const MAX_PENDING: usize = 1024;
 const MAX_INBOUND_PENDING: usize = 1024;
 /// Most peers whose listen addresses we keep (only connected peers).
 const MAX_PEER_ADDRS: usize = 8;
-/// Wait before listening on a relay circuit again after it closed.
-const RELISTEN_DELAY: Duration = Duration::from_secs(2);
+/// Wait before listening again on an address that failed or closed.
+const RELISTEN_DELAY: Duration = Duration::from_millis(500);
 /// How often to fall back to remembered peers while nothing is connected.
 const FALLBACK_INTERVAL: Duration = Duration::from_secs(30);
 
@@ -151,7 +151,10 @@ impl EventLoop {
     pub(crate) async fn run(mut self) {
         for addr in self.config.listen.clone() {
             if let Err(err) = self.listen_on(addr.clone()) {
-                tracing::warn!(%addr, %err, "cannot listen");
+                // E.g. the port is still held by a process that just
+                // exited: try again shortly rather than never.
+                tracing::warn!(%addr, %err, "cannot listen yet; retrying");
+                self.relisten.push((Instant::now() + RELISTEN_DELAY, addr));
             }
         }
         for addr in self.config.external_addrs.clone() {

@@ -42,6 +42,7 @@ mod error;
 mod event_loop;
 mod gossip;
 mod handle;
+pub mod partition;
 mod records;
 mod status;
 mod transport;

@@ -18,6 +18,8 @@ pub const CODE_VERSION: u8 = 1;
 pub const MAX_INVITE_TEXT: usize = 8 * 1024;
 
 const CHECKSUM_LEN: usize = 4;
+/// Shorter codes are reported as "not an invite" rather than "truncated".
+const MIN_CODE_CHARS: usize = 32;
 
 /// Why an invite code was refused.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -111,7 +113,9 @@ pub fn parse(text: &str, now_ms: u64) -> Result<SignedInvite, InviteCodeError> {
     let compact: String = text.chars().filter(|c| !c.is_whitespace()).collect();
     let lower = compact.to_ascii_lowercase();
     let code = lower.strip_prefix(INVITE_PREFIX).unwrap_or(&lower);
-    if code.is_empty() || code.contains("://") {
+    // Far shorter than any invite (a signed invite is hundreds of bytes):
+    // not a damaged invite but something else.
+    if code.len() < MIN_CODE_CHARS || code.contains("://") {
         return Err(InviteCodeError::NotAnInvite);
     }
     let raw = BASE32_NOPAD
@@ -200,14 +204,19 @@ mod tests {
             Err(InviteCodeError::NotAnInvite)
         );
         assert_eq!(
-            parse(&format!("{INVITE_PREFIX}!!!!"), NOW),
+            parse(&format!("{INVITE_PREFIX}{}", "!".repeat(40)), NOW),
             Err(InviteCodeError::BadEncoding)
         );
-        // Truncated: drop the tail (keeps a valid base32 length).
-        let cut = &text[..INVITE_PREFIX.len() + 16];
+        // Far too short to be an invite at all.
+        assert_eq!(
+            parse(&format!("{INVITE_PREFIX}abcd"), NOW),
+            Err(InviteCodeError::NotAnInvite)
+        );
+        // Truncated: the tail is missing.
+        let cut = &text[..INVITE_PREFIX.len() + 48];
         assert_eq!(parse(cut, NOW).unwrap_err().code(), "invite.bad_checksum");
         assert_eq!(
-            parse(&text[..INVITE_PREFIX.len() + 3], NOW),
+            parse(&text[..INVITE_PREFIX.len() + 35], NOW),
             Err(InviteCodeError::Truncated)
         );
         // One changed character.

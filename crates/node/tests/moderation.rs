@@ -16,7 +16,11 @@ async fn a_banned_member_is_locked_out_of_what_follows() {
     let server = server.as_str();
     let d = start("dave", ReplicaScope::None, &[]).await;
     let d_invite = a.invite(server).await;
-    let invite_epoch1 = node::invite_code::parse(&d_invite, 0).unwrap().invite().key.clone();
+    let invite_epoch1 = node::invite_code::parse(&d_invite, 0)
+        .unwrap()
+        .invite()
+        .key
+        .clone();
     d.join(&d_invite).await;
     wait_members(&a, server, 3).await;
     wait_members(&b, server, 3).await;
@@ -40,7 +44,10 @@ async fn a_banned_member_is_locked_out_of_what_follows() {
     // Every member moves to the new epoch; D does not.
     let epoch = a.detail(server).await.key_epoch;
     assert_eq!(epoch, 2);
-    eventually(WAIT, || async { (b.detail(server).await.key_epoch == 2).then_some(()) }).await;
+    eventually(WAIT, || async {
+        (b.detail(server).await.key_epoch == 2).then_some(())
+    })
+    .await;
     wait_members(&b, server, 2).await;
 
     // D's own node knows it was banned and refuses to post …
@@ -58,15 +65,33 @@ async fn a_banned_member_is_locked_out_of_what_follows() {
     assert_eq!(refused.code, "permission.not_a_member");
     // … and a post D's key signs anyway (seq 2, under the old key, which D
     // has) is refused by every member.
-    let old_key = node::invite_code::parse(&a.invite(server).await, 0).unwrap().invite().key.clone();
+    let old_key = node::invite_code::parse(&a.invite(server).await, 0)
+        .unwrap()
+        .invite()
+        .key
+        .clone();
     assert_eq!(old_key.epoch(), 2);
     let epoch1 = invite_epoch1.clone();
     let general = a.detail(server).await.channels[0].channel_id.clone();
-    let forged = common::forge_post(&d.identity, server, &general, 2, Some(&before), 1_000, &epoch1, "dave after the ban");
+    let forged = common::forge_post(
+        &d.identity,
+        server,
+        &general,
+        2,
+        Some(&before),
+        1_000,
+        &epoch1,
+        "dave after the ban",
+    );
     let after = forged.hash().to_hex();
     for node in [&a, &b] {
         let results = common::push_raw(node, forged.space(), vec![forged.clone()]).await;
-        assert_eq!(results, vec![messaging_proto::PushResult::Rejected], "{}", node.name);
+        assert_eq!(
+            results,
+            vec![messaging_proto::PushResult::Rejected],
+            "{}",
+            node.name
+        );
     }
     // Messages after the rotation: D cannot read them.
     a.send(server, "general", "secret after the ban").await;
@@ -82,13 +107,19 @@ async fn a_banned_member_is_locked_out_of_what_follows() {
     for node in [&a, &b] {
         let history = node.history(server, "general", 50).await;
         let ids: Vec<&str> = history.iter().map(|m| m.message_id.as_str()).collect();
-        assert!(!ids.contains(&after.as_str()), "{} accepted D's post after the ban", node.name);
+        assert!(
+            !ids.contains(&after.as_str()),
+            "{} accepted D's post after the ban",
+            node.name
+        );
         // Old history stays readable, D's earlier post included.
         assert!(ids.contains(&old.as_str()) && ids.contains(&before.as_str()));
     }
     let d_texts = d.texts(server, "general").await;
     assert!(
-        !d_texts.iter().any(|text| text.contains("after the ban") && !text.starts_with("dave")),
+        !d_texts
+            .iter()
+            .any(|text| text.contains("after the ban") && !text.starts_with("dave")),
         "D read a message sent after the rotation: {d_texts:?}"
     );
     assert!(d_texts.contains(&"old history".to_owned()));
@@ -120,8 +151,10 @@ async fn edits_redactions_reactions_and_retries() {
     let third = b.send(server, "general", "third").await;
     let from_a = a.send(server, "general", "alice speaks").await;
     for node in [&a, &b] {
-        eventually(WAIT, || async move { (node.texts(server, "general").await.len() == 4).then_some(()) })
-            .await;
+        eventually(WAIT, || async move {
+            (node.texts(server, "general").await.len() == 4).then_some(())
+        })
+        .await;
     }
 
     b.request(Request::Edit {
@@ -182,7 +215,8 @@ async fn edits_redactions_reactions_and_retries() {
     })
     .await;
 
-    let (first_id, second_id, third_id) = (first.message_id.as_str(), second.as_str(), third.as_str());
+    let (first_id, second_id, third_id) =
+        (first.message_id.as_str(), second.as_str(), third.as_str());
     for node in [&a, &b] {
         eventually(WAIT, || async move {
             let history = node.history(server, "general", 50).await;

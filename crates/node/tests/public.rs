@@ -34,12 +34,21 @@ async fn a_fresh_node_finds_a_public_server_and_joins_without_an_invite() {
         }
     })
     .await;
-    assert_eq!(listed.len(), 1, "only the public server is listed: {listed:?}");
+    assert_eq!(
+        listed.len(),
+        1,
+        "only the public server is listed: {listed:?}"
+    );
     assert_eq!(listed[0].server_id, server);
     assert_eq!(listed[0].name, "town square");
     assert!(listed.iter().all(|listed| listed.server_id != private));
 
-    match e.request(Request::JoinPublic { server: server.clone() }).await {
+    match e
+        .request(Request::JoinPublic {
+            server: server.clone(),
+        })
+        .await
+    {
         Response::Server(detail) => assert_eq!(detail.server.name, "town square"),
         other => panic!("unexpected {other:?}"),
     }

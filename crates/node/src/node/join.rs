@@ -27,6 +27,7 @@ use crate::api::{ErrorCategory, Event, NodeError, Response};
 use crate::control::{ControlRecord, ServerState};
 use crate::invite_code;
 use crate::local_store::ns;
+use messaging_proto::EntryHash;
 
 /// What the network part of a join brought back.
 pub(crate) struct JoinProgress {
@@ -208,52 +209,34 @@ impl NodeCore {
                 "the bootstrap peer sent the genesis of another server",
             ));
         }
-        self.keys.add(space, key, false).await?;
         let control_log = genesis.log_id();
-        match self.ledger.append_deferred(&genesis) {
-            Ok(_) => {}
-            Err(err) => return Err(err.into()),
-        }
-        // Recover older keys from the (unencrypted) key rotations.
         let entries: Vec<VerifiedEntry> = control
             .into_iter()
             .filter_map(|bytes| VerifiedEntry::verify(bytes).ok())
             .filter(|entry| entry.space() == space && entry.log_id() == control_log)
             .collect();
-        for _ in 0..64 {
-            let mut learned = false;
-            for entry in &entries {
-                if entry.header().key_epoch != messaging_proto::PLAINTEXT_EPOCH {
-                    continue;
-                }
-                if let Ok(payload) = entry.open_plain()
-                    && let Some(ControlEvent::KeyRotation(rotation)) = payload.control()
-                {
-                    let space_keys = self.keys.get(&space, rotation.new_epoch - 1).len();
-                    self.learn_previous_keys(server, rotation).await;
-                    learned |= self.keys.get(&space, rotation.new_epoch - 1).len() > space_keys;
-                }
-            }
-            if !learned {
-                break;
-            }
+        // Judge the join in memory first: nothing is stored (keys, entries,
+        // server) unless the invite is still good.
+        let preview = preview_join(server, &genesis, &entries, &key)?;
+        let probe = ControlRecord {
+            hash: EntryHash::from_bytes([0; 32]),
+            author: self.me,
+            seq: 1,
+            lamport: u64::MAX,
+            timestamp_ms: now_ms(),
+            key_epoch: preview.state.current_epoch(),
+            event: ControlEvent::Join(Box::new(Join {
+                invite: invite.clone(),
+                display_name: self.display_name.clone(),
+            })),
+        };
+        preview.state.authorize(&probe).map_err(join_error)?;
+
+        for known in preview.keys {
+            let primary = !self.keys.has(&space, known.epoch());
+            self.keys.add(space, known, primary).await?;
         }
-        let genesis_payload = self.keys.open(&genesis).map_err(|_| {
-            NodeError::new(
-                ErrorCategory::Crypto,
-                "node.cannot_read_genesis",
-                "the invite's key does not open the server's history",
-            )
-        })?;
-        let genesis_record =
-            ControlRecord::from_entry(&genesis, &genesis_payload).ok_or_else(|| {
-                NodeError::new(
-                    ErrorCategory::Protocol,
-                    "node.bad_genesis",
-                    "not a server genesis",
-                )
-            })?;
-        let state = ServerState::genesis(server, &genesis_record, control_log)?;
+        let (_, _durable_later) = self.ledger.append_deferred(&genesis)?;
         self.servers.insert(
             server,
             ServerRuntime {
@@ -262,8 +245,12 @@ impl NodeCore {
                 control_log: Some(control_log),
                 role: LocalRole::Member,
                 records: Default::default(),
-                genesis_record: Some(genesis_record),
-                state: Some(state),
+                genesis_record: Some(preview.genesis_record.clone()),
+                state: Some(ServerState::genesis(
+                    server,
+                    &preview.genesis_record,
+                    control_log,
+                )?),
                 last_sync_ms: None,
                 advert_published_ms: None,
             },
@@ -276,19 +263,6 @@ impl NodeCore {
         }
         self.settle().await;
 
-        let invite_id = invite.as_ref().map(|invite| invite.invite().invite_id);
-        if let Some(id) = invite_id
-            && self
-                .member_state(&server)?
-                .invite(&id)
-                .is_some_and(|known| known.revoked)
-        {
-            return Err(NodeError::new(
-                ErrorCategory::Permission,
-                "invite.revoked",
-                "this invite was revoked",
-            ));
-        }
         let join = ControlEvent::Join(Box::new(Join {
             invite,
             display_name: self.display_name.clone(),
@@ -311,6 +285,99 @@ impl NodeCore {
         self.emit(Event::ServersChanged);
         self.server_detail(&server).map(Response::Server)
     }
+}
+
+/// A join judged before anything is stored.
+struct JoinPreview {
+    state: ServerState,
+    genesis_record: ControlRecord,
+    /// Every key recovered, the invite's included.
+    keys: Vec<EpochKey>,
+}
+
+/// Recovers older keys through the rotations' wrapped keys, decrypts and
+/// folds the control log — all in memory.
+fn preview_join(
+    server: ServerId,
+    genesis: &VerifiedEntry,
+    entries: &[VerifiedEntry],
+    key: &EpochKey,
+) -> Result<JoinPreview, NodeError> {
+    let mut keys: std::collections::BTreeMap<u32, Vec<EpochKey>> = Default::default();
+    keys.entry(key.epoch()).or_default().push(key.clone());
+    let rotations: Vec<messaging_proto::KeyRotation> = entries
+        .iter()
+        .filter(|entry| entry.header().key_epoch == messaging_proto::PLAINTEXT_EPOCH)
+        .filter_map(|entry| match entry.open_plain().ok()?.body {
+            messaging_proto::Body::Control(ControlEvent::KeyRotation(rotation)) => Some(rotation),
+            _ => None,
+        })
+        .collect();
+    loop {
+        let mut learned = false;
+        for rotation in &rotations {
+            let newer: Vec<EpochKey> = keys.get(&rotation.new_epoch).cloned().unwrap_or_default();
+            for newer in newer {
+                if let Ok(previous) = newer.unwrap_previous(&server, &rotation.previous_key) {
+                    let list = keys.entry(previous.epoch()).or_default();
+                    if !list.contains(&previous) {
+                        list.push(previous);
+                        learned = true;
+                    }
+                }
+            }
+        }
+        if !learned {
+            break;
+        }
+    }
+    let open = |entry: &VerifiedEntry| -> Option<messaging_proto::Payload> {
+        let epoch = entry.header().key_epoch;
+        if epoch == messaging_proto::PLAINTEXT_EPOCH {
+            return entry.open_plain().ok();
+        }
+        keys.get(&epoch)?
+            .iter()
+            .find_map(|key| entry.open(key).ok())
+    };
+    let genesis_payload = open(genesis).ok_or_else(|| {
+        NodeError::new(
+            ErrorCategory::Crypto,
+            "node.cannot_read_genesis",
+            "the invite's key does not open the server's history",
+        )
+    })?;
+    let genesis_record = ControlRecord::from_entry(genesis, &genesis_payload).ok_or_else(|| {
+        NodeError::new(
+            ErrorCategory::Protocol,
+            "node.bad_genesis",
+            "not a server genesis",
+        )
+    })?;
+    let records: Vec<ControlRecord> = entries
+        .iter()
+        .filter(|entry| entry.hash() != genesis.hash())
+        .filter_map(|entry| ControlRecord::from_entry(entry, &open(entry)?))
+        .collect();
+    let state = ServerState::fold(server, &genesis_record, genesis.log_id(), &records)?;
+    Ok(JoinPreview {
+        state,
+        genesis_record,
+        keys: keys.into_values().flatten().collect(),
+    })
+}
+
+/// The join's denial in the invite's vocabulary where one applies.
+fn join_error(denied: crate::control::Denied) -> NodeError {
+    use crate::control::Denied;
+    let (code, message) = match &denied {
+        Denied::InviteRevoked => ("invite.revoked", "this invite was revoked"),
+        Denied::InviteExpired => ("invite.expired", "this invite has expired"),
+        Denied::InviteExhausted => ("invite.exhausted", "this invite has been used up"),
+        Denied::Banned => ("permission.banned", "you are banned from this server"),
+        _ => return denied.into(),
+    };
+    NodeError::new(ErrorCategory::Permission, code, message)
 }
 
 fn failed(server: ServerId, error: NodeError) -> JoinProgress {

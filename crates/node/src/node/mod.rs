@@ -187,6 +187,8 @@ pub(crate) struct NodeCore {
     pub(crate) deferred_grants: Vec<(ServerId, UserId)>,
     /// Servers whose bootstrap peers changed.
     pub(crate) deferred_connect: HashSet<ServerId>,
+    /// Background tasks that hold the ledger (syncs), ended at shutdown.
+    pub(crate) tasks: tokio::task::JoinSet<()>,
     pub(crate) shutdown: Option<Reply>,
 }
 
@@ -275,6 +277,7 @@ impl Node {
             directory: HashMap::new(),
             deferred_grants: Vec::new(),
             deferred_connect: HashSet::new(),
+            tasks: tokio::task::JoinSet::new(),
             shutdown: None,
         };
         core.restore().await?;
@@ -369,6 +372,17 @@ impl NodeCore {
             }
         }
         self.stop(&mut internal_rx).await;
+        // Background tasks that hold the ledger end first, then the ledger
+        // itself closes (releasing its lock), and only then is the stop
+        // confirmed, so that a node may start again on the same directory
+        // at once.
+        self.tasks.shutdown().await;
+        let reply = self.shutdown.take();
+        drop(self);
+        if let Some(reply) = reply {
+            let _ = reply.send(Ok(Response::Ok));
+        }
+        tracing::info!("node stopped");
     }
 
     /// Graceful shutdown: push what the outbox holds to connected peers
@@ -390,10 +404,6 @@ impl NodeCore {
             tracing::warn!("ledger flush at shutdown failed");
         }
         let _ = self.overlay.shutdown().await;
-        if let Some(reply) = self.shutdown.take() {
-            let _ = reply.send(Ok(Response::Ok));
-        }
-        tracing::info!("node stopped");
     }
 
     pub(crate) async fn save_address_book(&self) {
@@ -702,6 +712,7 @@ impl NodeCore {
     }
 
     async fn maintain(&mut self) {
+        while self.tasks.try_join_next().is_some() {}
         self.retry_outbox().await;
         self.periodic_sync();
         self.republish_adverts().await;

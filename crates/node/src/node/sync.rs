@@ -66,7 +66,7 @@ impl NodeCore {
             control_log: runtime.and_then(|runtime| runtime.control_log),
             need_genesis: runtime.is_some_and(|runtime| runtime.genesis.is_none()),
         };
-        tokio::spawn(task.run());
+        self.tasks.spawn(task.run());
     }
 
     pub(crate) async fn sync_done(

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use identity_core::Identity;
-use net_overlay::{Multiaddr, OverlayConfig};
+use net_overlay::{Multiaddr, OverlayConfig, TransportConfig};
 use node::api::{Event, HistoryPage, MessageView, Request, Response, ServerDetail};
 use node::{EventStream, Node, NodeConfig, NodeHandle, NodeTimers, ReplicaScope};
 
@@ -20,6 +20,7 @@ pub(crate) struct TestNode {
     pub addr: Multiaddr,
     pub listen: Multiaddr,
     pub replica: ReplicaScope,
+    pub transport: TransportConfig,
     _tmp: Option<tempfile::TempDir>,
 }
 
@@ -36,8 +37,13 @@ fn config(
     listen: Multiaddr,
     bootstrap: Vec<Multiaddr>,
     replica: ReplicaScope,
+    transport: TransportConfig,
 ) -> NodeConfig {
     let mut overlay = OverlayConfig::memory();
+    overlay.transport = transport;
+    overlay.relay_client = false;
+    overlay.autonat = false;
+    overlay.mdns = false;
     overlay.listen = vec![listen];
     overlay.bootstrap = bootstrap;
     let mut config = NodeConfig::new(dir, overlay);
@@ -49,17 +55,32 @@ fn config(
 
 /// Starts a node in a fresh temporary directory.
 pub(crate) async fn start(name: &str, replica: ReplicaScope, bootstrap: &[&TestNode]) -> TestNode {
+    start_on(name, replica, bootstrap, TransportConfig::Memory).await
+}
+
+/// Starts a node with a given transport (e.g. a partitionable one).
+pub(crate) async fn start_on(
+    name: &str,
+    replica: ReplicaScope,
+    bootstrap: &[&TestNode],
+    transport: TransportConfig,
+) -> TestNode {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().to_path_buf();
     let identity = Identity::generate(&mut rand::rng());
     let bootstrap = bootstrap.iter().map(|node| node.addr.clone()).collect();
+    let listen = match transport {
+        TransportConfig::Network => "/ip4/127.0.0.1/udp/0/quic-v1",
+        _ => "/memory/0",
+    };
     let mut node = start_in(
         name,
         identity,
         dir,
-        "/memory/0".parse().unwrap(),
+        listen.parse().unwrap(),
         bootstrap,
         replica,
+        transport,
     )
     .await;
     node._tmp = Some(tmp);
@@ -73,8 +94,16 @@ async fn start_in(
     listen: Multiaddr,
     bootstrap: Vec<Multiaddr>,
     replica: ReplicaScope,
+    transport: TransportConfig,
 ) -> TestNode {
-    let config = config(dir.clone(), name, listen, bootstrap, replica.clone());
+    let config = config(
+        dir.clone(),
+        name,
+        listen,
+        bootstrap,
+        replica.clone(),
+        transport.clone(),
+    );
     let (handle, events) = Node::start(identity.clone(), config)
         .await
         .expect("node starts");
@@ -100,6 +129,7 @@ async fn start_in(
         addr,
         listen,
         replica,
+        transport,
         _tmp: None,
     }
 }
@@ -127,6 +157,7 @@ impl TestNode {
             self.listen.clone(),
             vec![],
             self.replica.clone(),
+            self.transport.clone(),
         )
         .await;
         node._tmp = tmp;
@@ -383,7 +414,14 @@ pub fn forge_post(
         lamport,
         timestamp_ms: 1_800_000_000_000,
     };
-    messaging_proto::VerifiedEntry::seal(&mut rand::rng(), author, draft, &payload, Sealing::Encrypt(key)).unwrap()
+    messaging_proto::VerifiedEntry::seal(
+        &mut rand::rng(),
+        author,
+        draft,
+        &payload,
+        Sealing::Encrypt(key),
+    )
+    .unwrap()
 }
 
 /// Pushes raw entries to `target` from a throw-away peer, as any peer on
@@ -400,7 +438,10 @@ pub async fn push_raw(
     overlay.dial(target.addr.clone()).await.unwrap();
     let request = messaging_proto::SyncRequest::Push {
         space,
-        entries: entries.iter().map(|entry| entry.encoded().clone()).collect(),
+        entries: entries
+            .iter()
+            .map(|entry| entry.encoded().clone())
+            .collect(),
         inbox: None,
     };
     let peer = target.identity.user_id().to_peer_id();

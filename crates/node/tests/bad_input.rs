@@ -1,0 +1,240 @@
+//! Bad input: broken invite codes, strangers' posts, broken chains and
+//! equivocation. Each gets its typed error or is refused, and nothing
+//! stored changes.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::{TestNode, WAIT, eventually, forge_post, owner_replica_and_joiner, push_raw, start};
+use messaging_proto::{PushResult, SpaceId};
+use node::ReplicaScope;
+use node::api::{Request, Response};
+
+async fn join_error(node: &TestNode, invite: &str) -> String {
+    node.handle
+        .request(Request::Join {
+            invite: invite.to_owned(),
+        })
+        .await
+        .unwrap_err()
+        .code
+}
+
+async fn ledger_entries(node: &TestNode) -> u64 {
+    match node.request(Request::Status).await {
+        Response::Status(status) => status.ledger_entries,
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+async fn server_count(node: &TestNode) -> usize {
+    match node.request(Request::ListServers).await {
+        Response::Servers { servers } => servers.len(),
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broken_invites_are_refused_with_their_own_errors() {
+    let (r, a, _b, server) = owner_replica_and_joiner().await;
+    let c = start("carol", ReplicaScope::None, &[]).await;
+    let good = a.invite(&server).await;
+
+    let truncated = &good[..good.len() - 7];
+    let code = join_error(&c, truncated).await;
+    assert!(
+        code == "invite.bad_checksum" || code == "invite.truncated",
+        "{code}"
+    );
+    let mut typo: Vec<char> = good.chars().collect();
+    let at = typo.len() / 2;
+    typo[at] = if typo[at] == 'a' { 'b' } else { 'a' };
+    assert_eq!(
+        join_error(&c, &typo.into_iter().collect::<String>()).await,
+        "invite.bad_checksum"
+    );
+    assert_eq!(join_error(&c, "hello").await, "invite.not_an_invite");
+    assert_eq!(
+        join_error(
+            &c,
+            "palaver://invite/!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!"
+        )
+        .await,
+        "invite.bad_encoding"
+    );
+
+    // A tampered invite whose checksum was recomputed: the signature fails.
+    let raw = data_encoding::BASE32_NOPAD
+        .decode(
+            good.trim_start_matches("palaver://invite/")
+                .to_ascii_uppercase()
+                .as_bytes(),
+        )
+        .unwrap();
+    let mut body = raw[1..raw.len() - 4].to_vec();
+    let last = body.len() - 1;
+    body[last] ^= 1;
+    let mut hasher = blake3::Hasher::new();
+    hasher.update(&[1]);
+    hasher.update(&body);
+    let mut forged = vec![1u8];
+    forged.extend_from_slice(&body);
+    forged.extend_from_slice(&hasher.finalize().as_bytes()[..4]);
+    let forged = format!(
+        "palaver://invite/{}",
+        data_encoding::BASE32_NOPAD.encode(&forged)
+    );
+    assert_eq!(join_error(&c, &forged).await, "invite.bad_signature");
+
+    // Expired.
+    let expired = match a
+        .request(Request::CreateInvite {
+            server: server.clone(),
+            expires_in_ms: Some(1),
+            max_uses: None,
+        })
+        .await
+    {
+        Response::Invite(invite) => invite.invite,
+        other => panic!("unexpected {other:?}"),
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    assert_eq!(join_error(&c, &expired).await, "invite.expired");
+
+    // Revoked (known only after fetching the control log from the replica).
+    let (revoked, invite_id) = match a
+        .request(Request::CreateInvite {
+            server: server.clone(),
+            expires_in_ms: None,
+            max_uses: None,
+        })
+        .await
+    {
+        Response::Invite(invite) => (invite.invite, invite.invite_id),
+        other => panic!("unexpected {other:?}"),
+    };
+    let held_by_replica = || async {
+        match r.request(Request::Status).await {
+            Response::Status(status) => status
+                .servers
+                .iter()
+                .find(|s| s.server_id == server)
+                .map_or(0, |s| s.entries),
+            _ => 0,
+        }
+    };
+    let before = held_by_replica().await;
+    a.request(Request::RevokeInvite {
+        server: server.clone(),
+        invite_id,
+    })
+    .await;
+    // The joiner learns of the revocation from the replica's control log.
+    eventually(WAIT, || async {
+        (held_by_replica().await > before).then_some(())
+    })
+    .await;
+    let code = eventually(WAIT, || {
+        let (c, revoked) = (&c, revoked.clone());
+        async move {
+            let code = join_error(c, &revoked).await;
+            (code == "invite.revoked").then_some(code)
+        }
+    })
+    .await;
+    assert_eq!(code, "invite.revoked");
+
+    // None of this left anything behind, and the good invite still works.
+    assert_eq!(server_count(&c).await, 0);
+    assert_eq!(ledger_entries(&c).await, 0);
+    c.join(&good).await;
+    assert_eq!(server_count(&c).await, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn strangers_broken_chains_and_equivocation_are_refused() {
+    let (_r, a, b, server) = owner_replica_and_joiner().await;
+    let invite = a.invite(&server).await;
+    let key = node::invite_code::parse(&invite, 0)
+        .unwrap()
+        .invite()
+        .key
+        .clone();
+    let general = a.detail(&server).await.channels[0].channel_id.clone();
+    let first = b.send(&server, "general", "b one").await;
+    let second = b.send(&server, "general", "b two").await;
+    eventually(WAIT, || {
+        let (a, server) = (&a, server.clone());
+        async move { (a.texts(&server, "general").await.len() == 2).then_some(()) }
+    })
+    .await;
+    let stored_before = ledger_entries(&a).await;
+    let space = SpaceId::from(server.parse::<messaging_proto::ServerId>().unwrap());
+
+    // A stranger (never joined) posts.
+    let stranger = identity_core::Identity::generate(&mut rand::rng());
+    let post = forge_post(
+        &stranger,
+        &server,
+        &general,
+        1,
+        None,
+        50,
+        &key,
+        "spam from a stranger",
+    );
+    let results = push_raw(&a, space, vec![post]).await;
+    assert_ne!(results, vec![PushResult::Stored]);
+    // B's feed with a wrong backlink.
+    let broken = forge_post(
+        &b.identity,
+        &server,
+        &general,
+        3,
+        Some(&first),
+        60,
+        &key,
+        "broken chain",
+    );
+    assert_eq!(
+        push_raw(&a, space, vec![broken]).await,
+        vec![PushResult::Rejected]
+    );
+    // B equivocates: another entry for seq 2.
+    let fork = forge_post(
+        &b.identity,
+        &server,
+        &general,
+        2,
+        Some(&first),
+        61,
+        &key,
+        "the other seq 2",
+    );
+    assert_eq!(
+        push_raw(&a, space, vec![fork]).await,
+        vec![PushResult::Rejected]
+    );
+    // An entry of another space pushed under this one.
+    let other = forge_post(
+        &b.identity,
+        &"11".repeat(32),
+        &general,
+        1,
+        None,
+        1,
+        &key,
+        "elsewhere",
+    );
+    assert_eq!(
+        push_raw(&a, space, vec![other]).await,
+        vec![PushResult::Rejected]
+    );
+
+    // Nothing was stored; the first seq 2 stands.
+    assert_eq!(ledger_entries(&a).await, stored_before);
+    let texts = a.texts(&server, "general").await;
+    assert_eq!(texts, vec!["b one".to_owned(), "b two".to_owned()]);
+    let history = a.history(&server, "general", 10).await;
+    assert_eq!(history[0].message_id, second);
+}
