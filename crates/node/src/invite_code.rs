@@ -121,7 +121,9 @@ pub fn parse(text: &str, now_ms: u64) -> Result<SignedInvite, InviteCodeError> {
     let raw = BASE32_NOPAD
         .decode(code.to_ascii_uppercase().as_bytes())
         .map_err(|err| match err.kind {
-            data_encoding::DecodeKind::Length => InviteCodeError::Truncated,
+            data_encoding::DecodeKind::Length | data_encoding::DecodeKind::Trailing => {
+                InviteCodeError::Truncated
+            }
             _ => InviteCodeError::BadEncoding,
         })?;
     if raw.len() < 1 + CHECKSUM_LEN + 1 {

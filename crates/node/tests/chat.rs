@@ -62,6 +62,19 @@ async fn two_members_chat_in_two_channels_through_a_replica() {
             .await;
         }
     }
+    // A's messages end up seen by the one other member.
+    eventually(WAIT, || {
+        let (a, server) = (&a, server.clone());
+        async move {
+            let history = a.history(&server, "general", 50).await;
+            history
+                .iter()
+                .filter(|m| m.mine)
+                .all(|m| m.delivery == Some(node::api::DeliveryState::Seen { by: 1, of: 1 }))
+                .then_some(())
+        }
+    })
+    .await;
     // Identical timelines: the same ids in the same order.
     let ids = |messages: Vec<node::api::MessageView>| -> Vec<String> {
         messages

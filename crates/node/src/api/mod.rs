@@ -45,6 +45,19 @@ pub enum Request {
         /// Id or unique name.
         server: String,
     },
+    /// Changes a server's name, description or visibility (admins).
+    UpdateServer {
+        /// Id or unique name.
+        server: String,
+        /// 1..=100 characters.
+        name: String,
+        /// At most 1,000 characters.
+        #[serde(default)]
+        description: String,
+        /// Listed in the public directory.
+        #[serde(default)]
+        public: bool,
+    },
     /// Replaces a server's bootstrap peers (admins).
     SetBootstrapPeers {
         /// Id or unique name.

@@ -37,6 +37,8 @@ use crate::local_store::{LocalStore, ns};
 
 pub(crate) use outbox::OutboxItem;
 
+/// How often the overlay's address book is saved.
+const ADDRESS_BOOK_SAVE_INTERVAL: Duration = Duration::from_secs(60);
 /// Capacity of the internal channel of background results.
 const INTERNAL_CAPACITY: usize = 1024;
 /// Most entries held back per space while waiting for earlier entries.
@@ -189,6 +191,8 @@ pub(crate) struct NodeCore {
     pub(crate) deferred_connect: HashSet<ServerId>,
     /// Background tasks that hold the ledger (syncs), ended at shutdown.
     pub(crate) tasks: tokio::task::JoinSet<()>,
+    /// When the address book was last saved.
+    pub(crate) address_book_saved: Option<Instant>,
     pub(crate) shutdown: Option<Reply>,
 }
 
@@ -278,6 +282,7 @@ impl Node {
             deferred_grants: Vec::new(),
             deferred_connect: HashSet::new(),
             tasks: tokio::task::JoinSet::new(),
+            address_book_saved: None,
             shutdown: None,
         };
         core.restore().await?;
@@ -483,6 +488,12 @@ impl NodeCore {
                 let server = self.resolve_server(&server)?;
                 self.server_detail(&server).map(Response::Server)
             }
+            Request::UpdateServer {
+                server,
+                name,
+                description,
+                public,
+            } => self.update_server(&server, name, description, public).await,
             Request::SetBootstrapPeers { server, peers } => {
                 self.set_bootstrap_peers(&server, peers).await
             }
@@ -713,6 +724,14 @@ impl NodeCore {
 
     async fn maintain(&mut self) {
         while self.tasks.try_join_next().is_some() {}
+        // The peer cache survives a crash, not only a clean shutdown.
+        let due = self
+            .address_book_saved
+            .is_none_or(|saved| saved.elapsed() >= ADDRESS_BOOK_SAVE_INTERVAL);
+        if due {
+            self.address_book_saved = Some(Instant::now());
+            self.save_address_book().await;
+        }
         self.retry_outbox().await;
         self.periodic_sync();
         self.republish_adverts().await;

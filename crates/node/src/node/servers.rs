@@ -307,6 +307,37 @@ impl NodeCore {
         Ok(Response::Ok)
     }
 
+    pub(crate) async fn update_server(
+        &mut self,
+        server: &str,
+        name: String,
+        description: String,
+        public: bool,
+    ) -> Result<Response, NodeError> {
+        let server = self.resolve_server(server)?;
+        let visibility = if public {
+            Visibility::Public
+        } else {
+            Visibility::Private
+        };
+        self.author_control(
+            server,
+            ControlEvent::UpdateServerProfile(messaging_proto::ServerProfile {
+                name,
+                description,
+                visibility,
+            }),
+        )
+        .await?;
+        if public {
+            self.publish_advert(server).await;
+        } else if self.directory.remove(&server).is_some() {
+            let adverts = self.directory.values().cloned().collect();
+            let _ = self.overlay.set_directory(adverts).await;
+        }
+        self.server_detail(&server).map(Response::Server)
+    }
+
     pub(crate) async fn set_bootstrap_peers(
         &mut self,
         server: &str,

@@ -386,6 +386,7 @@ pub fn dir_contains(dir: &std::path::Path, needle: &[u8]) -> bool {
 
 /// Seals a channel post as `author` would, with any seq, backlink and key:
 /// what a removed or misbehaving member's node could send.
+#[allow(clippy::too_many_arguments)]
 pub fn forge_post(
     author: &Identity,
     server: &str,
