@@ -11,6 +11,9 @@ use libp2p::{Multiaddr, PeerId, identity::Keypair};
 
 use crate::address_book::AddressBookSnapshot;
 
+/// A Prometheus registry shared by the overlay and the node.
+pub type SharedRegistry = Arc<parking_lot::Mutex<prometheus_client::registry::Registry>>;
+
 /// A transport whose connections are already authenticated and multiplexed.
 pub type BoxedTransport = Boxed<(PeerId, StreamMuxerBox)>;
 
@@ -138,6 +141,8 @@ pub struct OverlayConfig {
     pub maintenance_interval: Duration,
     /// The protocol version string announced by identify.
     pub agent_version: String,
+    /// Where libp2p's own metrics are registered (none: no metrics).
+    pub metrics: Option<SharedRegistry>,
 }
 
 impl Default for OverlayConfig {
@@ -164,6 +169,7 @@ impl Default for OverlayConfig {
             event_capacity: 4096,
             maintenance_interval: Duration::from_millis(500),
             agent_version: format!("palaver/{}", env!("CARGO_PKG_VERSION")),
+            metrics: None,
         }
     }
 }

@@ -22,6 +22,7 @@ use libp2p::kad::{
     self, GetProvidersOk, GetRecordOk, InboundRequest, PutRecordError, QueryId, QueryResult,
     Quorum, Record,
 };
+use libp2p::metrics::{Metrics, Recorder};
 use libp2p::multiaddr::Protocol;
 use libp2p::request_response::{self, OutboundRequestId, ResponseChannel};
 use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
@@ -79,6 +80,7 @@ struct Inbound {
 }
 
 pub(crate) struct EventLoop {
+    metrics: Option<Metrics>,
     swarm: Swarm<Behaviour>,
     commands: mpsc::Receiver<Command>,
     events: EventSender,
@@ -116,9 +118,11 @@ impl EventLoop {
         commands: mpsc::Receiver<Command>,
         events: EventSender,
         config: OverlayConfig,
+        metrics: Option<Metrics>,
     ) -> Self {
         let address_book = AddressBook::from_snapshot(&config.address_book);
         Self {
+            metrics,
             swarm,
             commands,
             events,
@@ -268,7 +272,22 @@ impl EventLoop {
                     {
                         tracing::warn!(%err, "cannot set topic score parameters");
                     }
-                    self.subscriptions.insert(topic.hash(), server);
+                    let hash = topic.hash();
+                    self.subscriptions.insert(hash.clone(), server);
+                    // Peers that subscribed before we did: tell the node
+                    // now, as it would have heard had we been first.
+                    let known: Vec<PeerId> = self
+                        .swarm
+                        .behaviour()
+                        .gossipsub
+                        .all_peers()
+                        .filter(|(_, topics)| topics.contains(&&hash))
+                        .map(|(peer, _)| *peer)
+                        .collect();
+                    for peer in known {
+                        self.events
+                            .send(OverlayEvent::PeerSubscribed { peer, server });
+                    }
                 }
                 let _ = reply.send(result);
             }
@@ -619,6 +638,20 @@ impl EventLoop {
     }
 
     fn on_swarm_event(&mut self, event: SwarmEvent<BehaviourEvent>) {
+        if let Some(metrics) = &self.metrics {
+            metrics.record(&event);
+            if let SwarmEvent::Behaviour(inner) = &event {
+                match inner {
+                    BehaviourEvent::Gossipsub(event) => metrics.record(event),
+                    BehaviourEvent::Kad(event) => metrics.record(event),
+                    BehaviourEvent::Identify(event) => metrics.record(event),
+                    BehaviourEvent::Ping(event) => metrics.record(event),
+                    BehaviourEvent::RelayServer(event) => metrics.record(event),
+                    BehaviourEvent::Dcutr(event) => metrics.record(event),
+                    _ => {}
+                }
+            }
+        }
         match event {
             SwarmEvent::Behaviour(event) => self.on_behaviour_event(event),
             SwarmEvent::NewListenAddr { address, .. } => {

@@ -55,7 +55,8 @@ pub use address_book::{AddressBookSnapshot, KnownPeer};
 pub use behaviour::{IDENTIFY_PROTOCOL_VERSION, KAD_PROTOCOL};
 pub use codec::{DIRECTORY_PROTOCOL, SYNC_PROTOCOL};
 pub use config::{
-    BoxedTransport, GossipConfig, KadMode, OverlayConfig, TransportConfig, TransportFactory,
+    BoxedTransport, GossipConfig, KadMode, OverlayConfig, SharedRegistry, TransportConfig,
+    TransportFactory,
 };
 pub use error::OverlayError;
 pub use gossip::{GRAYLIST_THRESHOLD, MAX_TRANSMIT_SIZE, message_id, topic_hash};
@@ -98,7 +99,10 @@ impl Overlay {
         let (command_tx, command_rx) = mpsc::channel(config.command_capacity);
         let (event_tx, event_rx) = mpsc::channel(config.event_capacity);
         let events = handle::EventSender::new(event_tx);
-        let event_loop = event_loop::EventLoop::new(swarm, command_rx, events, config);
+        let metrics = config.metrics.as_ref().map(|registry| {
+            libp2p::metrics::Metrics::new(registry.lock().sub_registry_with_prefix("libp2p"))
+        });
+        let event_loop = event_loop::EventLoop::new(swarm, command_rx, events, config, metrics);
         tokio::spawn(event_loop.run());
         Ok((OverlayHandle::new(command_tx, peer_id), event_rx))
     }

@@ -110,6 +110,8 @@ pub struct NodeConfig {
     pub author_rate_per_sec: f64,
     /// Burst of the members' rate limit.
     pub author_burst: f64,
+    /// Where to register metrics (the overlay's too); none: no metrics.
+    pub metrics: Option<net_overlay::SharedRegistry>,
 }
 
 impl NodeConfig {
@@ -126,6 +128,7 @@ impl NodeConfig {
             event_capacity: 4096,
             author_rate_per_sec: 20.0,
             author_burst: 100.0,
+            metrics: None,
         }
     }
 }

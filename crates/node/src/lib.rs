@@ -14,6 +14,7 @@ mod handle;
 pub mod invite_code;
 mod keys;
 mod local_store;
+mod metrics;
 mod net;
 mod node;
 mod peers;

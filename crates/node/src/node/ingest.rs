@@ -93,14 +93,35 @@ impl NodeCore {
     }
 
     pub(crate) async fn ingest_bytes_from(&mut self, bytes: Bytes, source: Source) -> Ingested {
-        match VerifiedEntry::verify(bytes) {
+        self.metrics.entries_received.inc();
+        let result = match VerifiedEntry::verify(bytes) {
             Ok(entry) => {
+                let timestamp_ms = entry.header().timestamp_ms;
                 let result = self.ingest_entry(entry, source).await;
+                if matches!((&result, source), (Ingested::Accepted, Source::Gossip(_))) {
+                    let latency = super::now_ms().saturating_sub(timestamp_ms);
+                    self.metrics
+                        .delivery_latency
+                        .observe(latency as f64 / 1000.0);
+                }
                 self.settle().await;
                 result
             }
             Err(err) => Ingested::Rejected(err.into()),
+        };
+        match &result {
+            Ingested::Accepted => {
+                self.metrics.entries_accepted.inc();
+            }
+            Ingested::Rejected(err) => {
+                let label = crate::metrics::ReasonLabel {
+                    reason: err.code.clone(),
+                };
+                self.metrics.entries_rejected.get_or_create(&label).inc();
+            }
+            _ => {}
         }
+        result
     }
 
     /// Ingests one verified entry, then any held-back successors of its feed.
@@ -477,11 +498,19 @@ mod tests {
         let mut rates = std::collections::HashMap::new();
         let author = identity_core::Identity::from_secret_bytes(&[1; 32]).user_id();
         let other = identity_core::Identity::from_secret_bytes(&[2; 32]).user_id();
-        let accepted = (0..150).filter(|_| take_token(&mut rates, &author, 20.0, 100.0)).count();
-        assert!((100..=120).contains(&accepted), "{accepted} of a burst of 150 accepted");
+        let accepted = (0..150)
+            .filter(|_| take_token(&mut rates, &author, 20.0, 100.0))
+            .count();
+        assert!(
+            (100..=120).contains(&accepted),
+            "{accepted} of a burst of 150 accepted"
+        );
         // Another author is not affected.
         assert!(take_token(&mut rates, &other, 20.0, 100.0));
         std::thread::sleep(std::time::Duration::from_millis(120));
-        assert!(take_token(&mut rates, &author, 20.0, 100.0), "tokens refill at the rate");
+        assert!(
+            take_token(&mut rates, &author, 20.0, 100.0),
+            "tokens refill at the rate"
+        );
     }
 }

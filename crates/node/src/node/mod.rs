@@ -193,6 +193,7 @@ pub(crate) struct NodeCore {
     pub(crate) tasks: tokio::task::JoinSet<()>,
     /// When the address book was last saved.
     pub(crate) address_book_saved: Option<Instant>,
+    pub(crate) metrics: crate::metrics::NodeMetrics,
     pub(crate) shutdown: Option<Reply>,
 }
 
@@ -237,6 +238,13 @@ impl Node {
         let keys = KeyBook::load(store.clone())?;
 
         let mut overlay_config = config.overlay.clone();
+        let metrics = match &config.metrics {
+            Some(registry) => {
+                overlay_config.metrics = Some(registry.clone());
+                crate::metrics::NodeMetrics::register(&mut registry.lock())
+            }
+            None => crate::metrics::NodeMetrics::default(),
+        };
         if let Some(snapshot) = store.get::<crate::peers::StoredAddressBook>(ns::PEERS, b"book")? {
             overlay_config.address_book = snapshot.into_snapshot();
         }
@@ -283,6 +291,7 @@ impl Node {
             deferred_connect: HashSet::new(),
             tasks: tokio::task::JoinSet::new(),
             address_book_saved: None,
+            metrics,
             shutdown: None,
         };
         core.restore().await?;
@@ -678,6 +687,8 @@ impl NodeCore {
                     .await
             }
             Internal::Fetched { peer, entries } => {
+                let bytes: usize = entries.iter().map(Bytes::len).sum();
+                self.metrics.sync_bytes.inc_by(bytes as u64);
                 for bytes in entries {
                     let _ = self
                         .ingest_bytes_from(bytes, ingest::Source::Peer(peer))
@@ -724,6 +735,24 @@ impl NodeCore {
 
     async fn maintain(&mut self) {
         while self.tasks.try_join_next().is_some() {}
+        self.metrics
+            .outbox_depth
+            .set(i64::try_from(self.outbox.len()).unwrap_or(i64::MAX));
+        self.metrics
+            .connected_peers
+            .set(i64::try_from(self.connected.len()).unwrap_or(i64::MAX));
+        for (space, bytes) in &self.space_bytes {
+            let server = ServerId::from_bytes(*space.as_bytes());
+            if self.servers.contains_key(&server) {
+                let label = crate::metrics::ServerLabel {
+                    server: server.to_hex(),
+                };
+                self.metrics
+                    .stored_bytes
+                    .get_or_create(&label)
+                    .set(i64::try_from(*bytes).unwrap_or(i64::MAX));
+            }
+        }
         // The peer cache survives a crash, not only a clean shutdown.
         let due = self
             .address_book_saved

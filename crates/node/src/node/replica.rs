@@ -23,6 +23,10 @@ fn refused(code: &str, message: &str) -> Ingested {
 impl NodeCore {
     /// Rate and quota checks of a replica.
     fn replica_admits(&mut self, entry: &VerifiedEntry, source: Source) -> Result<(), Ingested> {
+        // Something we hold already costs the author nothing.
+        if matches!(self.ledger.get_by_hash(&entry.hash()), Ok(Some(_))) {
+            return Err(Ingested::Duplicate);
+        }
         if matches!(source, Source::Gossip(_) | Source::Push(_)) {
             let limits = &self.config.replica_limits;
             let (rate, burst) = (limits.author_rate_per_sec, limits.author_burst);
