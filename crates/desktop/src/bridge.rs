@@ -1,0 +1,265 @@
+//! The bridge between the UI thread and the node, which runs on its own
+//! tokio runtime thread. The UI never waits: it starts the node with a
+//! message, sends requests with `try_request` (the answer arrives on a
+//! channel it polls each frame), and drains events each frame; the runtime
+//! thread calls `request_repaint` whenever something arrives, so an idle UI
+//! costs nothing.
+
+use std::path::PathBuf;
+use std::sync::mpsc;
+use std::thread;
+
+use identity_core::keystore::{KeyStore, OsKeyring, SecretVault, Unlock};
+use identity_core::{Identity, KdfParams, Passphrase};
+use node::api::{Event, NodeError, Request, Response};
+use node::{Node, NodeConfig, NodeHandle};
+use tokio::sync::oneshot;
+
+/// How the node is to be started.
+pub enum StartRequest {
+    /// Create a new identity, then start.
+    Create {
+        /// The display name.
+        display_name: String,
+        /// The passphrase; none: keep the secret in the OS keyring.
+        passphrase: Option<Passphrase>,
+    },
+    /// Unlock the existing identity, then start.
+    Unlock {
+        /// The passphrase; none: the OS keyring holds the secret.
+        passphrase: Option<Passphrase>,
+    },
+}
+
+/// What the bridge tells the UI about the node's life.
+pub enum Lifecycle {
+    /// The node is running.
+    Ready(NodeHandle),
+    /// Starting failed (wrong passphrase, locked data directory …); the UI
+    /// may try again.
+    Failed(NodeError),
+}
+
+/// Something from the node for the UI.
+pub enum Inbound {
+    /// A life-cycle change.
+    Lifecycle(Lifecycle),
+    /// A node event.
+    Event(Event),
+}
+
+/// The UI's end of the bridge.
+pub struct NodeBridge {
+    start_tx: tokio::sync::mpsc::UnboundedSender<StartRequest>,
+    inbound: mpsc::Receiver<Inbound>,
+    handle: Option<NodeHandle>,
+    _thread: thread::JoinHandle<()>,
+}
+
+/// A request in flight; poll it each frame.
+pub struct Pending {
+    answer: oneshot::Receiver<Result<Response, NodeError>>,
+}
+
+impl Pending {
+    /// The answer, once it has arrived.
+    pub fn poll(&mut self) -> Option<Result<Response, NodeError>> {
+        match self.answer.try_recv() {
+            Ok(answer) => Some(answer),
+            Err(oneshot::error::TryRecvError::Empty) => None,
+            Err(oneshot::error::TryRecvError::Closed) => Some(Err(NodeError::stopped())),
+        }
+    }
+}
+
+impl NodeBridge {
+    /// Starts the runtime thread; the node itself starts on
+    /// [`NodeBridge::start`]. `repaint` is called from the runtime thread
+    /// whenever the UI has something new to show.
+    pub fn new(config: NodeConfig, repaint: impl Fn() + Send + Sync + 'static) -> Self {
+        let (start_tx, mut start_rx) = tokio::sync::mpsc::unbounded_channel::<StartRequest>();
+        let (inbound_tx, inbound) = mpsc::channel::<Inbound>();
+        let thread = thread::Builder::new()
+            .name("palaver-node".into())
+            .spawn(move || {
+                let runtime = match tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(2)
+                    .enable_all()
+                    .thread_name("palaver-node-worker")
+                    .build()
+                {
+                    Ok(runtime) => runtime,
+                    Err(err) => {
+                        let _ = inbound_tx.send(Inbound::Lifecycle(Lifecycle::Failed(
+                            NodeError::internal(format!("cannot start the node's runtime: {err}")),
+                        )));
+                        repaint();
+                        return;
+                    }
+                };
+                runtime.block_on(async move {
+                    while let Some(request) = start_rx.recv().await {
+                        match start_node(&config, request).await {
+                            Ok((handle, mut events)) => {
+                                let _ =
+                                    inbound_tx.send(Inbound::Lifecycle(Lifecycle::Ready(handle)));
+                                repaint();
+                                while let Some(event) = events.recv().await {
+                                    if inbound_tx.send(Inbound::Event(event)).is_err() {
+                                        break;
+                                    }
+                                    repaint();
+                                }
+                                break;
+                            }
+                            Err(err) => {
+                                let _ = inbound_tx.send(Inbound::Lifecycle(Lifecycle::Failed(err)));
+                                repaint();
+                            }
+                        }
+                    }
+                });
+            })
+            .unwrap_or_else(|err| panic!("cannot spawn the node thread: {err}"));
+        Self {
+            start_tx,
+            inbound,
+            handle: None,
+            _thread: thread,
+        }
+    }
+
+    /// Asks the runtime thread to create or unlock the identity and start
+    /// the node. The answer arrives as an [`Inbound::Lifecycle`].
+    pub fn start(&self, request: StartRequest) {
+        let _ = self.start_tx.send(request);
+    }
+
+    /// Everything that arrived since the last call.
+    pub fn drain(&mut self) -> Vec<Inbound> {
+        let mut out = Vec::new();
+        while let Ok(inbound) = self.inbound.try_recv() {
+            if let Inbound::Lifecycle(Lifecycle::Ready(handle)) = &inbound {
+                self.handle = Some(handle.clone());
+            }
+            out.push(inbound);
+        }
+        out
+    }
+
+    /// Sends a request without blocking.
+    pub fn request(&self, request: Request) -> Result<Pending, NodeError> {
+        let handle = self.handle.as_ref().ok_or_else(NodeError::stopped)?;
+        handle.try_request(request).map(|answer| Pending { answer })
+    }
+
+    /// Whether the node is running.
+    pub fn is_ready(&self) -> bool {
+        self.handle.is_some()
+    }
+
+    /// Stops the node (on window close), waiting at most a few seconds.
+    pub fn shutdown(&mut self) {
+        if let Some(handle) = self.handle.take()
+            && let Ok(answer) = handle.try_request(Request::Shutdown)
+        {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+            let mut pending = Pending { answer };
+            while std::time::Instant::now() < deadline {
+                if pending.poll().is_some() {
+                    break;
+                }
+                thread::sleep(std::time::Duration::from_millis(20));
+            }
+        }
+    }
+}
+
+/// Where the identity file lives.
+pub fn identity_store(data_dir: &std::path::Path) -> KeyStore {
+    KeyStore::new(data_dir.to_path_buf())
+}
+
+/// Whether an identity exists, and whether it is kept in the OS keyring
+/// (then no passphrase is asked).
+pub fn identity_state(data_dir: &std::path::Path) -> IdentityState {
+    let store = identity_store(data_dir);
+    if !store.exists() {
+        return IdentityState::Missing;
+    }
+    let keyring = std::fs::read(store.path())
+        .ok()
+        .and_then(|bytes| identity_core::Keyfile::parse(&bytes).ok())
+        .is_some_and(|keyfile| matches!(keyfile.protection(), identity_core::Protection::Keyring));
+    IdentityState::Present { keyring }
+}
+
+/// What is on disk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IdentityState {
+    /// No identity yet: onboarding.
+    Missing,
+    /// An identity; `keyring` when the OS keyring unlocks it.
+    Present {
+        /// Kept in the OS keyring.
+        keyring: bool,
+    },
+}
+
+/// Whether the OS keyring works here (to offer it at onboarding).
+pub fn keyring_available() -> bool {
+    OsKeyring::new("palaver").probe().is_ok()
+}
+
+async fn start_node(
+    config: &NodeConfig,
+    request: StartRequest,
+) -> Result<(NodeHandle, node::EventStream), NodeError> {
+    let data_dir: PathBuf = config.data_dir.clone();
+    let (identity, display_name) =
+        tokio::task::spawn_blocking(move || unlock_or_create(&data_dir, request))
+            .await
+            .map_err(|err| NodeError::internal(format!("identity task: {err}")))??;
+    let mut config = config.clone();
+    if display_name.is_some() {
+        config.display_name = display_name;
+    }
+    Node::start(identity, config).await
+}
+
+/// Creates or unlocks the identity (Argon2id runs here, off the UI thread).
+fn unlock_or_create(
+    data_dir: &std::path::Path,
+    request: StartRequest,
+) -> Result<(Identity, Option<String>), NodeError> {
+    let store = identity_store(data_dir);
+    let keyring = OsKeyring::new("palaver");
+    match request {
+        StartRequest::Create {
+            display_name,
+            passphrase,
+        } => {
+            let identity = Identity::generate_os();
+            let vault: Option<&dyn SecretVault> = if passphrase.is_none() {
+                Some(&keyring)
+            } else {
+                None
+            };
+            store.create(
+                &mut rand::rng(),
+                &identity,
+                passphrase.as_ref(),
+                vault,
+                KdfParams::DEFAULT,
+            )?;
+            Ok((identity, Some(display_name)))
+        }
+        StartRequest::Unlock { passphrase } => {
+            let identity = match &passphrase {
+                Some(passphrase) => store.unlock(Unlock::Passphrase(passphrase))?,
+                None => store.unlock(Unlock::Vault(&keyring))?,
+            };
+            Ok((identity, None))
+        }
+    }
+}

@@ -1,0 +1,472 @@
+//! kittest: every screen's behaviour, without a window or a node. Each test
+//! draws the UI from a view model, drives it like a user, and checks what
+//! it shows and which actions it asks for.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use desktop::actions::Action;
+use desktop::model::{Dialog, Model, Phase, Selection, Settings, Timeline};
+use desktop::ui;
+use egui::accesskit::Role;
+use egui_kittest::Harness;
+use egui_kittest::kittest::Queryable;
+use node::api::{
+    ChannelView, DeliveryState, IdentityView, MemberView, MessageView, PublicServerView,
+    ReactionView, ServerDetail, ServerView, StatusView,
+};
+
+const SERVER: &str = "5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e";
+const CHANNEL: &str = "c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0";
+const ME: &str = "12D3KooWMeMeMeMeMeMeMeMeMeMeMeMeMeMeMeMeMeMeMeMeMeMe";
+const BOB: &str = "12D3KooWBobBobBobBobBobBobBobBobBobBobBobBobBobBobBo";
+
+fn message(id: &str, author: &str, name: &str, text: &str, seq: u64) -> MessageView {
+    MessageView {
+        message_id: id.repeat(64 / id.len()),
+        author: author.to_owned(),
+        author_name: name.to_owned(),
+        text: text.to_owned(),
+        timestamp_ms: 1_800_000_000_000 + seq * 60_000,
+        edited: false,
+        redacted: false,
+        reply_to: None,
+        reactions: vec![],
+        mine: author == ME,
+        delivery: (author == ME).then_some(DeliveryState::Seen { by: 1, of: 1 }),
+        cursor: format!("{seq:096x}"),
+    }
+}
+
+/// A model with one server, one channel, two members and a few messages.
+fn ready_model() -> Model {
+    let mut model = Model::new(
+        Phase::Ready,
+        "/tmp/palaver-test".into(),
+        Settings::default(),
+        false,
+    );
+    model.me = Some(IdentityView {
+        user_id: ME.into(),
+        display_name: "ada".into(),
+    });
+    let server = ServerView {
+        server_id: SERVER.into(),
+        name: "Garden Club".into(),
+        description: "plants".into(),
+        public: false,
+        role: "owner".into(),
+        unread: 0,
+        members: 2,
+    };
+    model.servers = vec![server.clone()];
+    model.details.insert(
+        SERVER.into(),
+        ServerDetail {
+            server,
+            channels: vec![ChannelView {
+                channel_id: CHANNEL.into(),
+                name: "general".into(),
+                topic: String::new(),
+                unread: 0,
+            }],
+            members: vec![
+                MemberView {
+                    user_id: ME.into(),
+                    display_name: "ada".into(),
+                    role: "owner".into(),
+                    online: true,
+                },
+                MemberView {
+                    user_id: BOB.into(),
+                    display_name: "bob".into(),
+                    role: "member".into(),
+                    online: false,
+                },
+            ],
+            bootstrap_peers: vec![],
+            key_epoch: 1,
+            state_hash: String::new(),
+        },
+    );
+    let selection = Selection::Channel {
+        server: SERVER.into(),
+        channel: CHANNEL.into(),
+    };
+    let mut timeline = Timeline::default();
+    let mut edited = message("b2", BOB, "bob", "fixed typo", 2);
+    edited.edited = true;
+    edited.reactions = vec![ReactionView {
+        emoji: "👍".into(),
+        users: vec![ME.into()],
+    }];
+    let mut deleted = message("b3", BOB, "bob", "", 3);
+    deleted.redacted = true;
+    timeline.add_page(
+        vec![
+            message("a4", ME, "ada", "my last words", 4),
+            deleted,
+            edited,
+            message("a1", ME, "ada", "hello garden", 1),
+        ],
+        false,
+    );
+    model.timelines.insert(selection.clone(), timeline);
+    model.selected = Some(selection);
+    model
+}
+
+fn harness(model: Model) -> Harness<'static, (Model, Vec<Action>)> {
+    Harness::builder()
+        .with_size(egui::vec2(1000.0, 700.0))
+        .build_ui_state(
+            |ui, state: &mut (Model, Vec<Action>)| {
+                let actions = ui::draw(ui, &mut state.0);
+                state.1.extend(actions);
+            },
+            (model, Vec::new()),
+        )
+}
+
+#[test]
+fn onboarding_validates_then_creates_the_identity() {
+    let model = Model::new(
+        Phase::Onboarding,
+        "/tmp/x".into(),
+        Settings::default(),
+        false,
+    );
+    let mut harness = harness(model);
+    harness.get_by_label("Create identity").click();
+    harness.run();
+    harness.get_by_label_contains("display name of 1 to 64");
+    assert!(harness.state().1.is_empty());
+
+    harness.get_by_label("Display name").focus();
+    harness.get_by_label("Display name").type_text("ada");
+    harness.get_by_label("Passphrase").focus();
+    harness
+        .get_by_label("Passphrase")
+        .type_text("correct horse battery staple");
+    harness.run();
+    harness.get_by_label_contains("Strength:");
+    harness.get_by_label("Confirm passphrase").focus();
+    harness
+        .get_by_label("Confirm passphrase")
+        .type_text("correct horse battery stapl");
+    harness.get_by_label("Create identity").click();
+    harness.run();
+    harness.get_by_label("The passphrases do not match.");
+    assert!(harness.state().1.is_empty());
+
+    harness.get_by_label("Confirm passphrase").focus();
+    harness.get_by_label("Confirm passphrase").type_text("e");
+    harness.get_by_label("Create identity").click();
+    harness.run();
+    assert_eq!(harness.state().1, vec![Action::CreateIdentity]);
+    assert_eq!(harness.state().0.identity_form.display_name, "ada");
+}
+
+#[test]
+fn unlock_shows_a_wrong_passphrase_clearly() {
+    let mut model = Model::new(Phase::Unlock, "/tmp/x".into(), Settings::default(), false);
+    model.identity_form.error =
+        Some("wrong passphrase: the identity file could not be unlocked".into());
+    let mut harness = harness(model);
+    harness.get_by_label_contains("wrong passphrase");
+    harness.get_by_label("Passphrase").focus();
+    harness
+        .get_by_label("Passphrase")
+        .type_text("secret passphrase");
+    harness.get_by_label("Unlock").click();
+    harness.run();
+    assert_eq!(harness.state().1, vec![Action::Unlock]);
+}
+
+#[test]
+fn the_timeline_shows_edits_deletions_reactions_and_delivery() {
+    let mut harness = harness(ready_model());
+    harness.run();
+    harness.get_by_label("hello garden");
+    harness.get_by_label("fixed typo");
+    harness.get_by_label("(edited)");
+    harness.get_by_label("message deleted");
+    harness.get_by_label("👍 1");
+    assert!(
+        harness.query_all_by_label("✓✓").count() >= 2,
+        "delivery marks of our messages"
+    );
+    // The channel list and the timeline header both name the channel.
+    assert_eq!(harness.query_all_by_label("# general").count(), 2);
+    // The member list shows bob (and so does his message in the timeline).
+    assert!(harness.query_all_by_label("bob").count() >= 2);
+}
+
+#[test]
+fn enter_sends_and_shift_enter_adds_a_line() {
+    let mut harness = harness(ready_model());
+    harness.run();
+    let composer = harness.get_by_role_and_label(Role::MultilineTextInput, "Message");
+    composer.focus();
+    composer.type_text("first line");
+    harness.key_press_modifiers(egui::Modifiers::SHIFT, egui::Key::Enter);
+    harness.run();
+    harness
+        .get_by_role_and_label(Role::MultilineTextInput, "Message")
+        .type_text("second line");
+    harness.run();
+    assert!(harness.state().1.is_empty(), "Shift+Enter must not send");
+    harness.key_press(egui::Key::Enter);
+    harness.run();
+    assert_eq!(
+        harness.state().1,
+        vec![Action::Send {
+            text: "first line\nsecond line".into(),
+            reply_to: None
+        }]
+    );
+    harness.get_by_label("0 / 5000");
+}
+
+#[test]
+fn the_counter_stops_messages_over_the_limit() {
+    let mut model = ready_model();
+    model.composer.text = "x".repeat(5_001);
+    let mut harness = harness(model);
+    harness.run();
+    harness.get_by_label("5001 / 5000");
+    harness.get_by_label("Send").click();
+    harness.run();
+    assert!(harness.state().1.is_empty());
+}
+
+#[test]
+fn up_in_an_empty_composer_edits_the_last_message() {
+    let mut harness = harness(ready_model());
+    harness.run();
+    harness
+        .get_by_role_and_label(Role::MultilineTextInput, "Message")
+        .focus();
+    harness.run();
+    harness.key_press(egui::Key::ArrowUp);
+    harness.run();
+    let last = "a4".repeat(32);
+    assert_eq!(harness.state().1, vec![Action::StartEdit(last)]);
+}
+
+#[test]
+fn the_context_menu_edits_and_deletes() {
+    let mut harness = harness(ready_model());
+    harness.run();
+    harness.get_by_label("my last words").click_secondary();
+    harness.run();
+    harness.get_by_label("Edit").click();
+    harness.run();
+    harness.get_by_label("hello garden").click_secondary();
+    harness.run();
+    harness.get_by_label("Delete").click();
+    harness.run();
+    harness.get_by_label("fixed typo").click_secondary();
+    harness.run();
+    harness.get_by_label("🎉").click();
+    harness.run();
+    assert_eq!(
+        harness.state().1,
+        vec![
+            Action::StartEdit("a4".repeat(32)),
+            Action::Delete("a1".repeat(32)),
+            Action::React {
+                message_id: "b2".repeat(32),
+                emoji: "🎉".into(),
+                remove: false
+            },
+        ]
+    );
+}
+
+#[test]
+fn create_server_dialog() {
+    let mut model = ready_model();
+    model.dialog = Some(Dialog::CreateServer {
+        name: String::new(),
+        description: String::new(),
+        public: false,
+        error: None,
+    });
+    let mut harness = harness(model);
+    harness.run();
+    harness.get_by_label("Server name").focus();
+    harness.get_by_label("Server name").type_text("Chess Club");
+    harness.get_by_label_contains("Public:").click();
+    harness.get_by_label("Create").click();
+    harness.run();
+    assert_eq!(
+        harness.state().1,
+        vec![Action::CreateServer {
+            name: "Chess Club".into(),
+            description: String::new(),
+            public: true
+        }]
+    );
+}
+
+#[test]
+fn invite_dialog_copies_the_code_and_shows_a_qr_code() {
+    let mut model = ready_model();
+    let code = "palaver://invite/abcdefghijklmnopqrstuvwxyz234567abcdefgh".to_owned();
+    model.dialog = Some(Dialog::Invite {
+        server: SERVER.into(),
+        code: Some(code.clone()),
+        error: None,
+    });
+    let mut harness = harness(model);
+    harness.run();
+    harness.get_by_label("Invite QR code");
+    harness.get_by_label("Copy code").click();
+    harness.run();
+    assert_eq!(harness.state().1, vec![Action::Copy(code)]);
+}
+
+#[test]
+fn join_dialog_explains_a_bad_code_inline() {
+    let mut model = ready_model();
+    model.dialog = Some(Dialog::Join {
+        code: String::new(),
+        error: None,
+        busy: false,
+    });
+    let mut harness = harness(model);
+    harness.run();
+    harness.get_by_label("Invite code").focus();
+    harness
+        .get_by_label("Invite code")
+        .type_text("palaver://invite/nonsense");
+    harness.get_by_label("Join").click();
+    harness.run();
+    assert_eq!(
+        harness.state().1,
+        vec![Action::Join {
+            code: "palaver://invite/nonsense".into()
+        }]
+    );
+    // The node's answer lands in the dialog.
+    if let Some(Dialog::Join { error, .. }) = &mut harness.state_mut().0.dialog {
+        *error = Some("the invite code is damaged (checksum mismatch): copy it again".into());
+    }
+    harness.run();
+    harness.get_by_label_contains("checksum mismatch");
+}
+
+#[test]
+fn discover_lists_filters_and_joins() {
+    let mut model = ready_model();
+    let server = |id: &str, name: &str, joined: bool| PublicServerView {
+        server_id: id.repeat(32),
+        name: name.into(),
+        description: format!("{name} talk"),
+        members: 3,
+        joined,
+    };
+    model.dialog = Some(Dialog::Discover {
+        filter: String::new(),
+        servers: vec![
+            server("aa", "Rust", false),
+            server("bb", "Gardening", false),
+            server("cc", "Chess", true),
+        ],
+        loading: false,
+        error: None,
+    });
+    let mut harness = harness(model);
+    harness.run();
+    harness.get_by_label("Join Rust");
+    harness.get_by_label("Join Gardening");
+    harness.get_by_label("Joined");
+    harness.get_by_label("Filter").focus();
+    harness.get_by_label("Filter").type_text("garden");
+    harness.run();
+    assert!(harness.query_by_label("Join Rust").is_none());
+    harness.get_by_label("Join Gardening").click();
+    harness.run();
+    assert_eq!(
+        harness.state().1,
+        vec![Action::JoinPublic {
+            server: "bb".repeat(32)
+        }]
+    );
+}
+
+#[test]
+fn settings_edit_and_save() {
+    let mut model = ready_model();
+    model.dialog = Some(Dialog::Settings(Settings {
+        display_name: "ada".into(),
+        ..Settings::default()
+    }));
+    let mut harness = harness(model);
+    harness.run();
+    harness.get_by_label_contains("Data directory: /tmp/palaver-test");
+    harness.get_by_label("Display name").focus();
+    harness.get_by_label("Display name").type_text(" lovelace");
+    harness.get_by_label_contains("mDNS").click();
+    harness.get_by_label("Save settings").click();
+    harness.run();
+    let [Action::SaveSettings(saved)] = harness.state().1.as_slice() else {
+        panic!("{:?}", harness.state().1);
+    };
+    assert_eq!(saved.display_name, "ada lovelace");
+    assert!(!saved.mdns);
+}
+
+#[test]
+fn diagnostics_show_the_network() {
+    let mut model = ready_model();
+    model.status = Some(StatusView {
+        user_id: ME.into(),
+        listen_addrs: vec!["/ip4/127.0.0.1/udp/4001/quic-v1".into()],
+        nat: "private".into(),
+        connected_peers: 3,
+        dht_peers: 7,
+        outbox_depth: 2,
+        ledger_entries: 42,
+        ledger_bytes: 4096,
+        ..StatusView::default()
+    });
+    model.dialog = Some(Dialog::Diagnostics);
+    let mut harness = harness(model);
+    harness.run();
+    harness.get_by_label("/ip4/127.0.0.1/udp/4001/quic-v1");
+    harness.get_by_label("private");
+    harness.get_by_label("2 waiting");
+    harness.get_by_label("42 entries, 4.0 KiB");
+    harness.get_by_label("Refresh").click();
+    harness.run();
+    assert_eq!(harness.state().1, vec![Action::RefreshStatus]);
+}
+
+#[test]
+fn moderation_from_the_member_list() {
+    let mut harness = harness(ready_model());
+    harness.run();
+    // The member list comes before the timeline in the tree.
+    harness.get_all_by_label("bob").next().unwrap().click_secondary();
+    harness.run();
+    harness.get_by_label("Make moderator").click();
+    harness.run();
+    harness.get_all_by_label("bob").next().unwrap().click_secondary();
+    harness.run();
+    harness.get_by_label("Ban").click();
+    harness.run();
+    assert_eq!(
+        harness.state().1,
+        vec![
+            Action::GrantRole {
+                server: SERVER.into(),
+                user: BOB.into(),
+                role: "moderator".into()
+            },
+            Action::Ban {
+                server: SERVER.into(),
+                user: BOB.into()
+            },
+        ]
+    );
+}
