@@ -80,11 +80,12 @@ pub fn server_rail(ui: &mut egui::Ui, model: &Model, actions: &mut Vec<Action>) 
         ui.separator();
         let dm_selected = matches!(model.selected, Some(Selection::Dm { .. }));
         let button = |ui: &mut egui::Ui, text: &str, tip: &str| {
-            ui.add_sized(
+            let response = ui.add_sized(
                 [44.0, 32.0],
                 egui::Button::new(RichText::new(text).size(16.0)),
-            )
-            .on_hover_text(tip)
+            );
+            response.widget_info(|| egui::WidgetInfo::labeled(egui::WidgetType::Button, true, tip));
+            response.on_hover_text(tip)
         };
         if button(ui, "+", "Create a server").clicked() {
             actions.push(Action::OpenDialog(Dialog::CreateServer {
@@ -115,6 +116,9 @@ pub fn server_rail(ui: &mut egui::Ui, model: &Model, actions: &mut Vec<Action>) 
                 egui::Button::new(RichText::new("✉").size(16.0)).selected(dm_selected),
             )
             .on_hover_text("Direct messages");
+        dm.widget_info(|| {
+            egui::WidgetInfo::labeled(egui::WidgetType::Button, true, "Direct messages")
+        });
         if dm.clicked() {
             actions.push(Action::OpenDialog(Dialog::NewDm {
                 user: String::new(),
