@@ -11,6 +11,7 @@ pub mod api;
 pub mod config;
 pub mod control;
 mod handle;
+pub mod headless;
 pub mod invite_code;
 mod keys;
 mod local_store;
