@@ -1,0 +1,149 @@
+//! End to end with the real binary: a bootstrap/replica node R and two
+//! users A and B, three processes in three data directories on 127.0.0.1.
+//! A creates a server whose bootstrap peer is R and an invite; B joins with
+//! the code through R alone; messages flow both ways; B is killed with
+//! SIGKILL, restarts with everything, and receives what A sent meanwhile.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod cli_support;
+
+use std::time::Instant;
+
+use cli_support::{DataDir, QUIC, eventually, fast_timers_config, free_port, http_get};
+
+#[test]
+fn three_processes_chat_through_a_replica_and_survive_sigkill() {
+    let started = Instant::now();
+    let tmp = tempfile::tempdir().unwrap();
+    let r = DataDir::new(tmp.path(), "relay");
+    let a = DataDir::new(tmp.path(), "alice");
+    let b = DataDir::new(tmp.path(), "bob");
+    r.init();
+    let a_id = a.init();
+    let b_id = b.init();
+
+    // Short sync and retry timers (through the config file), as the
+    // in-process tests use.
+    let config = fast_timers_config(tmp.path());
+    let metrics_port = free_port();
+    let metrics = format!("127.0.0.1:{metrics_port}");
+    let _r_node = r.start(&[
+        "--config",
+        &config,
+        "--listen",
+        QUIC,
+        "--replica-all",
+        "--metrics",
+        &metrics,
+    ]);
+    let r_addr = r.address();
+    let _a_node = a.start(&[
+        "--config",
+        &config,
+        "--listen",
+        QUIC,
+        "--bootstrap",
+        &r_addr,
+    ]);
+    let mut b_node = b.start(&["--config", &config, "--listen", QUIC]);
+
+    // A creates the server, names R as its bootstrap peer, and invites.
+    let server = a.json(&[
+        "server",
+        "create",
+        "garden",
+        "--description",
+        "a test server",
+    ]);
+    let server_id = server["server_id"].as_str().unwrap().to_owned();
+    assert_eq!(server["name"], "garden");
+    assert_eq!(server["channels"][0]["name"], "general");
+    a.json(&["server", "bootstrap", "set", "garden", &r_addr]);
+    let invite = a.json(&["invite", "create", "garden", "--expires", "1h"]);
+    let code = invite["invite"].as_str().unwrap().to_owned();
+    assert!(code.starts_with("palaver://invite/"), "{code}");
+    assert!(invite["invite_id"].is_string());
+
+    // B, with no bootstrap peer of its own, joins through R.
+    let joined = b.json(&["join", &code]);
+    assert_eq!(joined["server_id"], server_id.as_str());
+    eventually("A to see B as a member", || {
+        (a.json(&["server", "info", "garden"])["members"] == 2).then_some(())
+    });
+
+    // Messages both ways; servers and channels by name or by id.
+    let from_a = a.send("garden", "general", "hello from alice");
+    let from_b = b.send(&server_id, "general", "hello from bob");
+    for node in [&a, &b] {
+        eventually("both messages on both sides", || {
+            let mut texts = node.texts(&server_id, "general");
+            texts.sort();
+            (texts == ["hello from alice", "hello from bob"]).then_some(())
+        });
+    }
+    let history = b.history("garden", "general");
+    let mine = history
+        .iter()
+        .find(|message| message["message_id"] == from_a.as_str())
+        .expect("A's message in B's history");
+    assert_eq!(mine["author"], a_id.as_str());
+    assert_eq!(mine["text"], "hello from alice");
+    assert_eq!(mine["edited"], false);
+    assert_eq!(mine["redacted"], false);
+    assert!(mine["timestamp_ms"].as_u64().unwrap() > 1_600_000_000_000);
+    assert!(mine["cursor"].is_string());
+    assert!(
+        history
+            .iter()
+            .any(|message| message["message_id"] == from_b.as_str()
+                && message["author"] == b_id.as_str()
+                && message["mine"] == true)
+    );
+
+    // The replica's metrics: ours and libp2p's.
+    let answer = http_get(metrics_port, "/metrics");
+    assert!(answer.starts_with("HTTP/1.1 200 OK"), "{answer}");
+    for metric in [
+        "palaver_entries_received",
+        "palaver_entries_accepted",
+        "palaver_outbox_depth",
+        "palaver_connected_peers",
+        "palaver_delivery_latency_seconds",
+        "libp2p_",
+    ] {
+        assert!(answer.contains(metric), "{metric} missing from /metrics");
+    }
+    assert!(http_get(metrics_port, "/").starts_with("HTTP/1.1 404"));
+
+    // B dies without a chance to clean up; A writes meanwhile.
+    b_node.kill();
+    assert!(
+        b.path.join("palaver.sock").exists(),
+        "a stale socket is left"
+    );
+    let while_down = a.send("garden", "general", "sent while bob was down");
+
+    // B restarts on the same directory: the stale lock and socket are no
+    // obstacle, everything it had is there, and the missed message arrives.
+    let _b_node = b.start(&["--config", &config, "--listen", QUIC]);
+    let texts = b.texts("garden", "general");
+    assert!(
+        texts.contains(&"hello from alice".to_owned())
+            && texts.contains(&"hello from bob".to_owned()),
+        "{texts:?}"
+    );
+    eventually("the message sent while B was down", || {
+        b.history("garden", "general")
+            .iter()
+            .any(|message| message["message_id"] == while_down.as_str())
+            .then_some(())
+    });
+    // And B can still talk.
+    b.send("garden", "general", "back again");
+    eventually("A to get B's message after the restart", || {
+        a.texts("garden", "general")
+            .contains(&"back again".to_owned())
+            .then_some(())
+    });
+    eprintln!("end-to-end scenario took {:?}", started.elapsed());
+}
