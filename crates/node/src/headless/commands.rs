@@ -152,7 +152,7 @@ pub(crate) async fn execute(
                 message_id: args.message_id,
                 client_txn_id: None,
             },
-            "",
+            "deleted",
         ),
         Command::React(args) => (
             Request::React {
