@@ -178,4 +178,21 @@ fn a_running_node_refuses_bad_input_and_a_second_instance() {
     assert!(first.wait().success(), "{}", first.log_text());
     assert!(!dir.path.join("palaver.sock").exists());
     assert_eq!(dir.run(&["status"]).code, EXIT_NO_NODE);
+
+    // --passphrase-file comes before PALAVER_PASSPHRASE: a wrong one in
+    // the file is refused even though the environment holds the right one.
+    let wrong = tmp.path().join("wrong-passphrase");
+    std::fs::write(&wrong, "not the passphrase\n").unwrap();
+    let ran = dir.run(&[
+        "--passphrase-file",
+        wrong.to_str().unwrap(),
+        "run",
+        "--listen",
+        QUIC,
+        "--json",
+    ]);
+    assert_eq!(ran.code, EXIT_SETUP, "{ran:?}");
+    assert_eq!(ran.error_code(), "identity.wrong_passphrase");
+    // Nothing was left behind by the refused runs.
+    assert!(!dir.path.join("palaver.sock").exists());
 }

@@ -9,7 +9,7 @@
 
 mod cli_support;
 
-use cli_support::{DataDir, PASSPHRASE, QUIC, eventually};
+use cli_support::{DataDir, PASSPHRASE, QUIC, eventually, fast_timers_config};
 use identity_core::{KeyStore, Passphrase, Unlock};
 
 fn seed(dir: &DataDir) -> [u8; 32] {
@@ -44,10 +44,18 @@ fn no_secret_or_message_text_reaches_the_logs_even_at_trace() {
     let a_id = a.init();
     let b_id = b.init();
 
-    let mut r_node = r.start(&["--listen", QUIC, "--replica-all"]);
+    let config = fast_timers_config(tmp.path());
+    let mut r_node = r.start(&["--config", &config, "--listen", QUIC, "--replica-all"]);
     let r_addr = r.address();
-    let mut a_node = a.start(&["--listen", QUIC, "--bootstrap", &r_addr]);
-    let mut b_node = b.start(&["--listen", QUIC]);
+    let mut a_node = a.start(&[
+        "--config",
+        &config,
+        "--listen",
+        QUIC,
+        "--bootstrap",
+        &r_addr,
+    ]);
+    let mut b_node = b.start(&["--config", &config, "--listen", QUIC]);
 
     a.json(&["server", "create", "garden"]);
     a.json(&["server", "bootstrap", "set", "garden", &r_addr]);
