@@ -1,0 +1,299 @@
+//! The whole app against real nodes: the app's own node (on its runtime
+//! thread, with a real identity file and sled database in a temp dir) and a
+//! host node in this process, connected over libp2p's memory transport.
+//! kittest drives the UI like a user: create an identity, join by invite,
+//! send with Enter, see the host's reply, and get a clear error for a bad
+//! code.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::{Duration, Instant};
+
+use desktop::model::{Phase, Settings};
+use desktop::{AppConfig, PalaverApp, ui};
+use egui::Key;
+use egui::accesskit::Role;
+use egui_kittest::Harness;
+use egui_kittest::kittest::Queryable;
+use identity_core::Identity;
+use net_overlay::{Multiaddr, OverlayConfig};
+use node::api::{HistoryPage, Request, Response};
+use node::{Node, NodeConfig, NodeHandle, NodeTimers};
+
+const WAIT: Duration = Duration::from_secs(60);
+
+fn memory_config(dir: std::path::PathBuf, bootstrap: Vec<Multiaddr>) -> NodeConfig {
+    let mut overlay = OverlayConfig::memory();
+    overlay.mdns = false;
+    overlay.listen = vec!["/memory/0".parse().unwrap()];
+    overlay.bootstrap = bootstrap;
+    let mut config = NodeConfig::new(dir, overlay);
+    config.timers = NodeTimers::fast();
+    config
+}
+
+struct Host {
+    runtime: tokio::runtime::Runtime,
+    handle: NodeHandle,
+    addr: Multiaddr,
+    _dir: tempfile::TempDir,
+}
+
+impl Host {
+    fn start() -> Self {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let identity = Identity::generate(&mut rand::rng());
+        let mut config = memory_config(dir.path().to_path_buf(), Vec::new());
+        config.display_name = Some("host".into());
+        let user = identity.user_id();
+        let (handle, _events) = runtime
+            .block_on(Node::start(identity, config))
+            .expect("host starts");
+        let listen = wait_for("the host's address", || {
+            match runtime.block_on(handle.request(Request::Status)).ok()? {
+                Response::Status(status) => status.listen_addrs.first().cloned(),
+                _ => None,
+            }
+        });
+        let addr = format!("{listen}/p2p/{user}").parse().unwrap();
+        Self {
+            runtime,
+            handle,
+            addr,
+            _dir: dir,
+        }
+    }
+
+    fn request(&self, request: Request) -> Response {
+        self.runtime
+            .block_on(self.handle.request(request))
+            .expect("host request")
+    }
+
+    fn texts(&self, server: &str) -> Vec<String> {
+        match self.request(Request::History {
+            server: server.into(),
+            channel: "general".into(),
+            limit: 100,
+            before: None,
+        }) {
+            Response::History(HistoryPage { messages, .. }) => {
+                messages.into_iter().map(|m| m.text).collect()
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+}
+
+fn wait_for<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        if let Some(value) = check() {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Runs frames until `done` holds for the app.
+fn pump(harness: &mut Harness<'_, PalaverApp>, what: &str, done: impl Fn(&PalaverApp) -> bool) {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        harness.step();
+        if done(harness.state()) {
+            harness.step();
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for {what}; toasts: {:?}",
+            harness.state().model.toasts
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn app_harness(app: PalaverApp) -> Harness<'static, PalaverApp> {
+    Harness::builder()
+        .with_size(egui::vec2(1100.0, 720.0))
+        .build_ui_state(
+            |ui, app: &mut PalaverApp| {
+                app.process();
+                let actions = ui::draw(ui, &mut app.model);
+                let ctx = ui.ctx().clone();
+                app.dispatch(actions, &ctx);
+            },
+            app,
+        )
+}
+
+#[test]
+fn create_join_chat_and_get_a_reply() {
+    let host = Host::start();
+    let server = match host.request(Request::CreateServer {
+        name: "Garden Club".into(),
+        description: "plants".into(),
+        public: false,
+    }) {
+        Response::Server(detail) => detail.server.server_id,
+        other => panic!("unexpected {other:?}"),
+    };
+    let invite = match host.request(Request::CreateInvite {
+        server: server.clone(),
+        expires_in_ms: None,
+        max_uses: None,
+    }) {
+        Response::Invite(invite) => invite.invite,
+        other => panic!("unexpected {other:?}"),
+    };
+
+    let dir = tempfile::tempdir().unwrap();
+    let config = AppConfig {
+        node: memory_config(dir.path().to_path_buf(), vec![host.addr.clone()]),
+    };
+    let mut app = PalaverApp::new(config, Settings::default(), None, || {});
+    app.model.keyring_available = false;
+    assert_eq!(app.model.phase, Phase::Onboarding);
+    let mut harness = app_harness(app);
+    harness.step();
+
+    // Onboarding: a passphrase-protected identity; the node starts.
+    harness.get_by_label("Display name").focus();
+    harness.get_by_label("Display name").type_text("ada");
+    harness.get_by_label("Passphrase").focus();
+    harness
+        .get_by_label("Passphrase")
+        .type_text("correct horse battery staple");
+    harness.step();
+    harness.get_by_label("Confirm passphrase").focus();
+    harness
+        .get_by_label("Confirm passphrase")
+        .type_text("correct horse battery staple");
+    harness.get_by_label("Create identity").click();
+    pump(&mut harness, "the node to start", |app| {
+        app.model.phase == Phase::Ready && app.model.me.is_some()
+    });
+    assert_eq!(
+        desktop::bridge::identity_state(dir.path()),
+        desktop::bridge::IdentityState::Present { keyring: false }
+    );
+
+    // A bad code: the node's error shows inline and nothing is joined.
+    harness.get_by_label("Join with an invite").click();
+    harness.run_steps(2);
+    harness.get_by_label("Invite code").focus();
+    harness
+        .get_by_label("Invite code")
+        .type_text("palaver://invite/nonsense");
+    harness.run_steps(2);
+    harness.get_by_label("Join").click();
+    pump(&mut harness, "the bad code's error", |app| {
+        matches!(
+            &app.model.dialog,
+            Some(desktop::model::Dialog::Join {
+                error: Some(_),
+                busy: false,
+                ..
+            })
+        )
+    });
+    let error = match &harness.state().model.dialog {
+        Some(desktop::model::Dialog::Join {
+            error: Some(error), ..
+        }) => error.clone(),
+        _ => unreachable!(),
+    };
+    harness.get_by_label(&error);
+    assert!(harness.state().model.servers.is_empty());
+
+    // The real code joins and opens #general.
+    harness.state_mut().model.dialog = Some(desktop::model::Dialog::Join {
+        code: String::new(),
+        error: None,
+        busy: false,
+    });
+    harness.run_steps(2);
+    harness.get_by_label("Invite code").focus();
+    harness.get_by_label("Invite code").type_text(&invite);
+    harness.run_steps(2);
+    harness.get_by_label("Join").click();
+    pump(&mut harness, "the join", |app| {
+        app.model.dialog.is_none() && app.model.selected.is_some()
+    });
+    pump(&mut harness, "the server in the rail", |app| {
+        app.model.servers.iter().any(|s| s.server_id == server)
+    });
+
+    // Enter sends; the host receives it.
+    harness
+        .get_by_role_and_label(Role::MultilineTextInput, "Message")
+        .focus();
+    harness
+        .get_by_role_and_label(Role::MultilineTextInput, "Message")
+        .type_text("hello from the app");
+    harness.step();
+    harness.key_press(Key::Enter);
+    harness.step();
+    wait_for("the host to receive the message", || {
+        harness.step();
+        host.texts(&server)
+            .iter()
+            .any(|text| text == "hello from the app")
+            .then_some(())
+    });
+
+    // The host replies; the reply appears in the open channel.
+    host.request(Request::Send {
+        server: server.clone(),
+        channel: "general".into(),
+        text: "welcome, ada".into(),
+        client_txn_id: None,
+        reply_to: None,
+    });
+    pump(&mut harness, "the host's reply", |app| {
+        app.model
+            .current_timeline()
+            .is_some_and(|t| t.messages.iter().any(|m| m.text == "welcome, ada"))
+    });
+    harness.get_by_label("welcome, ada");
+    harness.get_by_label("hello from the app");
+
+    harness.state_mut().shutdown();
+    drop(harness);
+
+    // Restart: the app asks for the passphrase, explains a wrong one, and
+    // with the right one shows the server and the history from disk.
+    let config = AppConfig {
+        node: memory_config(dir.path().to_path_buf(), vec![host.addr.clone()]),
+    };
+    let app = PalaverApp::new(config, Settings::default(), None, || {});
+    assert_eq!(app.model.phase, Phase::Unlock);
+    let mut harness = app_harness(app);
+    harness.step();
+    harness.get_by_label("Passphrase").focus();
+    harness.get_by_label("Passphrase").type_text("wrong horse");
+    harness.run_steps(2);
+    harness.get_by_label("Unlock").click();
+    pump(&mut harness, "the wrong passphrase's error", |app| {
+        app.model.phase == Phase::Unlock && app.model.identity_form.error.is_some()
+    });
+    let error = harness.state().model.identity_form.error.clone().unwrap();
+    assert!(error.contains("passphrase"), "{error}");
+    harness.get_by_label(&error);
+    harness.state_mut().model.identity_form.passphrase = "correct horse battery staple".into();
+    harness.step();
+    harness.get_by_label("Unlock").click();
+    pump(&mut harness, "the history after a restart", |app| {
+        app.model.current_timeline().is_some_and(|t| {
+            let texts: Vec<&str> = t.messages.iter().map(|m| m.text.as_str()).collect();
+            texts.contains(&"hello from the app") && texts.contains(&"welcome, ada")
+        })
+    });
+    assert!(harness.query_all_by_label("Garden Club").count() >= 1);
+    harness.state_mut().shutdown();
+}
