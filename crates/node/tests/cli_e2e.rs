@@ -7,7 +7,10 @@
 
 mod cli_support;
 
-use std::time::Instant;
+use std::io::{BufRead, BufReader};
+use std::process::Stdio;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
 
 use cli_support::{DataDir, QUIC, eventually, fast_timers_config, free_port, http_get};
 
@@ -99,6 +102,64 @@ fn three_processes_chat_through_a_replica_and_survive_sigkill() {
                 && message["author"] == b_id.as_str()
                 && message["mine"] == true)
     );
+
+    // A follows the channel with `tail --json`: B's messages show up with
+    // their server and channel. (`tail` shows what arrives after it has
+    // subscribed, so B sends probes until one is seen.)
+    let mut tail = a
+        .command(&["tail", "garden", "general", "--json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let (tailed, tail_lines) = mpsc::channel::<serde_json::Value>();
+    let stdout = tail.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { return };
+            if tailed.send(serde_json::from_str(&line).unwrap()).is_err() {
+                return;
+            }
+        }
+    });
+    let mut probe = 0;
+    let seen_by_tail = eventually("tail to print B's message", || {
+        probe += 1;
+        b.send("garden", "general", &format!("tail probe {probe}"));
+        tail_lines.recv_timeout(Duration::from_secs(2)).ok()
+    });
+    assert!(
+        seen_by_tail["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("tail probe")
+    );
+    assert_eq!(seen_by_tail["author"], b_id.as_str());
+    assert_eq!(seen_by_tail["server_id"], server_id.as_str());
+    assert_eq!(
+        seen_by_tail["channel_id"],
+        server["channels"][0]["channel_id"]
+    );
+    let _ = tail.kill();
+    let _ = tail.wait();
+
+    // Reactions and deletions travel too.
+    b.json(&["react", "garden", "general", &from_a, "👍"]);
+    let doomed = a.send("garden", "general", "soon deleted");
+    a.json(&["redact", "garden", "general", &doomed]);
+    eventually("B's reaction at A and A's deletion at B", || {
+        let reacted = a.history("garden", "general").iter().any(|message| {
+            message["message_id"] == from_a.as_str()
+                && message["reactions"][0]["emoji"] == "👍"
+                && message["reactions"][0]["users"][0] == b_id.as_str()
+        });
+        let deleted = b.history("garden", "general").iter().any(|message| {
+            message["message_id"] == doomed.as_str()
+                && message["redacted"] == true
+                && message["text"] == ""
+        });
+        (reacted && deleted).then_some(())
+    });
 
     // The replica's metrics: ours and libp2p's.
     let answer = http_get(metrics_port, "/metrics");

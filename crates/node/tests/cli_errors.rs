@@ -168,6 +168,29 @@ fn a_running_node_refuses_bad_input_and_a_second_instance() {
     assert_eq!(ran.code, EXIT_NODE_ERROR);
     assert_eq!(ran.error_code(), "node.invalid_limit");
 
+    // At most 64 connections at once: the 65th is told the node is busy,
+    // and a freed slot serves again.
+    drop(socket);
+    let mut held: Vec<RawSocket> = (0..64)
+        .map(|_| {
+            let mut connection = RawSocket::connect(&dir);
+            let answer = connection.ask(r#"{"op":"request","request":{"type":"identity"}}"#);
+            assert!(answer["ok"].is_object(), "{answer}");
+            connection
+        })
+        .collect();
+    let mut refused = RawSocket::connect(&dir);
+    let answer = refused.read().expect("a busy answer");
+    assert_eq!(answer["error"]["code"], "socket.busy", "{answer}");
+    assert!(answer["error"]["retry_after_ms"].is_u64(), "{answer}");
+    held.pop();
+    cli_support::eventually("a freed connection slot", || {
+        let mut connection = RawSocket::connect(&dir);
+        let answer = connection.try_ask(r#"{"op":"request","request":{"type":"identity"}}"#)?;
+        answer["ok"].is_object().then_some(())
+    });
+    drop(held);
+
     // Nothing stored changed.
     assert_eq!(stored(&dir, &server), before);
     assert!(first.running());

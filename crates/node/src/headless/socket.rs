@@ -41,6 +41,8 @@ pub const MAX_ANSWER_BYTES: usize = 64 * 1024 * 1024;
 pub const MAX_CLIENTS: usize = 64;
 /// A client that does not take an answer within this long is dropped.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
+/// A refused connection gets this long to take its `socket.busy` line.
+const BUSY_WRITE_TIMEOUT: Duration = Duration::from_secs(1);
 /// How long connections may take to finish after the node has stopped.
 const CLOSE_GRACE: Duration = Duration::from_secs(2);
 
@@ -260,7 +262,12 @@ impl ControlSocket {
                         Err(_) => {
                             connections.spawn(async move {
                                 let mut stream = stream;
-                                let _ = write_line(&mut stream, &ServerLine::Error(busy())).await;
+                                let bytes = encode_line(&ServerLine::Error(busy()));
+                                let _ = tokio::time::timeout(
+                                    BUSY_WRITE_TIMEOUT,
+                                    stream.write_all(&bytes),
+                                )
+                                .await;
                             });
                         }
                     },

@@ -400,6 +400,17 @@ impl RawSocket {
         }
     }
 
+    /// Sends a line and reads the answer; `None` if the node closed the
+    /// connection.
+    pub fn try_ask(&mut self, line: &str) -> Option<Value> {
+        self.writer.write_all(format!("{line}\n").as_bytes()).ok()?;
+        let mut answer = String::new();
+        match self.reader.read_line(&mut answer) {
+            Ok(0) | Err(_) => None,
+            Ok(_) => serde_json::from_str(&answer).ok(),
+        }
+    }
+
     /// Sends a line and reads the answer.
     pub fn ask(&mut self, line: &str) -> Value {
         self.write(format!("{line}\n").as_bytes());
