@@ -281,6 +281,8 @@ pub struct Model {
     pub toasts: VecDeque<Toast>,
     /// Scroll the timeline to the newest message at the next frame.
     pub scroll_to_bottom: bool,
+    /// The zone and "now" that times are shown in.
+    pub clock: crate::ui::time::Clock,
 }
 
 impl Model {
@@ -309,6 +311,7 @@ impl Model {
             status: None,
             toasts: VecDeque::new(),
             scroll_to_bottom: true,
+            clock: crate::ui::time::Clock::Local,
         }
     }
 

@@ -4,115 +4,15 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use desktop::actions::Action;
-use desktop::model::{Dialog, Model, Phase, Selection, Settings, Timeline};
+use desktop::model::{Dialog, Model, Phase, Settings};
 use desktop::ui;
 use egui::accesskit::Role;
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
-use node::api::{
-    ChannelView, DeliveryState, IdentityView, MemberView, MessageView, PublicServerView,
-    ReactionView, ServerDetail, ServerView, StatusView,
-};
 
-const SERVER: &str = "5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e";
-const CHANNEL: &str = "c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0";
-const ME: &str = "12D3KooWMeMeMeMeMeMeMeMeMeMeMeMeMeMeMeMeMeMeMeMeMeMe";
-const BOB: &str = "12D3KooWBobBobBobBobBobBobBobBobBobBobBobBobBobBobBo";
-
-fn message(id: &str, author: &str, name: &str, text: &str, seq: u64) -> MessageView {
-    MessageView {
-        message_id: id.repeat(64 / id.len()),
-        author: author.to_owned(),
-        author_name: name.to_owned(),
-        text: text.to_owned(),
-        timestamp_ms: 1_800_000_000_000 + seq * 60_000,
-        edited: false,
-        redacted: false,
-        reply_to: None,
-        reactions: vec![],
-        mine: author == ME,
-        delivery: (author == ME).then_some(DeliveryState::Seen { by: 1, of: 1 }),
-        cursor: format!("{seq:096x}"),
-    }
-}
-
-/// A model with one server, one channel, two members and a few messages.
-fn ready_model() -> Model {
-    let mut model = Model::new(
-        Phase::Ready,
-        "/tmp/palaver-test".into(),
-        Settings::default(),
-        false,
-    );
-    model.me = Some(IdentityView {
-        user_id: ME.into(),
-        display_name: "ada".into(),
-    });
-    let server = ServerView {
-        server_id: SERVER.into(),
-        name: "Garden Club".into(),
-        description: "plants".into(),
-        public: false,
-        role: "owner".into(),
-        unread: 0,
-        members: 2,
-    };
-    model.servers = vec![server.clone()];
-    model.details.insert(
-        SERVER.into(),
-        ServerDetail {
-            server,
-            channels: vec![ChannelView {
-                channel_id: CHANNEL.into(),
-                name: "general".into(),
-                topic: String::new(),
-                unread: 0,
-            }],
-            members: vec![
-                MemberView {
-                    user_id: ME.into(),
-                    display_name: "ada".into(),
-                    role: "owner".into(),
-                    online: true,
-                },
-                MemberView {
-                    user_id: BOB.into(),
-                    display_name: "bob".into(),
-                    role: "member".into(),
-                    online: false,
-                },
-            ],
-            bootstrap_peers: vec![],
-            key_epoch: 1,
-            state_hash: String::new(),
-        },
-    );
-    let selection = Selection::Channel {
-        server: SERVER.into(),
-        channel: CHANNEL.into(),
-    };
-    let mut timeline = Timeline::default();
-    let mut edited = message("b2", BOB, "bob", "fixed typo", 2);
-    edited.edited = true;
-    edited.reactions = vec![ReactionView {
-        emoji: "👍".into(),
-        users: vec![ME.into()],
-    }];
-    let mut deleted = message("b3", BOB, "bob", "", 3);
-    deleted.redacted = true;
-    timeline.add_page(
-        vec![
-            message("a4", ME, "ada", "my last words", 4),
-            deleted,
-            edited,
-            message("a1", ME, "ada", "hello garden", 1),
-        ],
-        false,
-    );
-    model.timelines.insert(selection.clone(), timeline);
-    model.selected = Some(selection);
-    model
-}
+mod support;
+use node::api::{PublicServerView, StatusView};
+use support::{BOB, ME, SERVER, ready_model};
 
 fn harness(model: Model) -> Harness<'static, (Model, Vec<Action>)> {
     Harness::builder()
@@ -191,7 +91,7 @@ fn the_timeline_shows_edits_deletions_reactions_and_delivery() {
     harness.get_by_label("message deleted");
     harness.get_by_label("👍 1");
     assert!(
-        harness.query_all_by_label("✓✓").count() >= 2,
+        harness.query_all_by_label(ui::icons::DELIVERED).count() >= 2,
         "delivery marks of our messages"
     );
     // The channel list and the timeline header both name the channel.
@@ -447,11 +347,19 @@ fn moderation_from_the_member_list() {
     let mut harness = harness(ready_model());
     harness.run();
     // The member list comes before the timeline in the tree.
-    harness.get_all_by_label("bob").next().unwrap().click_secondary();
+    harness
+        .get_all_by_label("bob")
+        .next()
+        .unwrap()
+        .click_secondary();
     harness.run();
     harness.get_by_label("Make moderator").click();
     harness.run();
-    harness.get_all_by_label("bob").next().unwrap().click_secondary();
+    harness
+        .get_all_by_label("bob")
+        .next()
+        .unwrap()
+        .click_secondary();
     harness.run();
     harness.get_by_label("Ban").click();
     harness.run();

@@ -348,7 +348,7 @@ fn diagnostics(ui: &mut egui::Ui, model: &Model, actions: &mut Vec<Action>, clos
             server.replicas_connected,
             server
                 .last_sync_ms
-                .map(super::time::clock)
+                .map(|at| model.clock.clock(at))
                 .unwrap_or_else(|| "never".into()),
         ));
     }

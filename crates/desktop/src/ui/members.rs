@@ -3,6 +3,7 @@
 
 use egui::{Color32, RichText};
 
+use super::icons;
 use crate::actions::Action;
 use crate::model::Model;
 
@@ -49,7 +50,7 @@ pub fn member_list(ui: &mut egui::Ui, model: &Model, actions: &mut Vec<Action>) 
             };
             let response = ui
                 .horizontal(|ui| {
-                    ui.label(RichText::new("●").color(online));
+                    ui.label(RichText::new(icons::PRESENCE).color(online));
                     let name = ui.label(&member.display_name);
                     if member.role != "member" {
                         ui.label(RichText::new(&member.role).small().weak());

@@ -4,6 +4,7 @@
 pub mod channels;
 pub mod composer;
 pub mod dialogs;
+pub mod icons;
 pub mod members;
 pub mod onboarding;
 pub mod rail;

@@ -3,6 +3,7 @@
 
 use egui::{Color32, RichText, Sense, Stroke, vec2};
 
+use super::icons;
 use crate::actions::Action;
 use crate::model::{Dialog, Model, Selection};
 
@@ -87,7 +88,7 @@ pub fn server_rail(ui: &mut egui::Ui, model: &Model, actions: &mut Vec<Action>) 
             response.widget_info(|| egui::WidgetInfo::labeled(egui::WidgetType::Button, true, tip));
             response.on_hover_text(tip)
         };
-        if button(ui, "+", "Create a server").clicked() {
+        if button(ui, icons::CREATE, "Create a server").clicked() {
             actions.push(Action::OpenDialog(Dialog::CreateServer {
                 name: String::new(),
                 description: String::new(),
@@ -95,14 +96,14 @@ pub fn server_rail(ui: &mut egui::Ui, model: &Model, actions: &mut Vec<Action>) 
                 error: None,
             }));
         }
-        if button(ui, "⤵", "Join with an invite").clicked() {
+        if button(ui, icons::JOIN, "Join with an invite").clicked() {
             actions.push(Action::OpenDialog(Dialog::Join {
                 code: String::new(),
                 error: None,
                 busy: false,
             }));
         }
-        if button(ui, "🔍", "Discover public servers").clicked() {
+        if button(ui, icons::DISCOVER, "Discover public servers").clicked() {
             actions.push(Action::OpenDialog(Dialog::Discover {
                 filter: String::new(),
                 servers: Vec::new(),
@@ -113,7 +114,7 @@ pub fn server_rail(ui: &mut egui::Ui, model: &Model, actions: &mut Vec<Action>) 
         let dm = ui
             .add_sized(
                 [44.0, 32.0],
-                egui::Button::new(RichText::new("✉").size(16.0)).selected(dm_selected),
+                egui::Button::new(RichText::new(icons::DMS).size(16.0)).selected(dm_selected),
             )
             .on_hover_text("Direct messages");
         dm.widget_info(|| {
@@ -125,10 +126,10 @@ pub fn server_rail(ui: &mut egui::Ui, model: &Model, actions: &mut Vec<Action>) 
                 error: None,
             }));
         }
-        if button(ui, "⚙", "Settings").clicked() {
+        if button(ui, icons::SETTINGS, "Settings").clicked() {
             actions.push(Action::OpenDialog(Dialog::Settings(model.settings.clone())));
         }
-        if button(ui, "📊", "Diagnostics").clicked() {
+        if button(ui, icons::DIAGNOSTICS, "Diagnostics").clicked() {
             actions.push(Action::OpenDialog(Dialog::Diagnostics));
         }
     });

@@ -6,20 +6,30 @@
 use egui::{Align, Color32, RichText};
 use node::api::{DeliveryState, MessageView};
 
-use super::time;
+use super::icons;
+use super::time::{self, Clock};
 use crate::actions::Action;
 use crate::model::{Model, Selection};
 
 /// Reactions offered in the context menu.
-pub const QUICK_REACTIONS: [&str; 6] = ["👍", "❤", "😂", "🎉", "😮", "👀"];
+pub use super::icons::QUICK_REACTIONS;
 
 /// A short mark for a delivery state, with its explanation.
 pub fn delivery_mark(state: Option<DeliveryState>) -> (&'static str, String) {
     match state {
-        None | Some(DeliveryState::Pending) => ("◷", "Sending…".to_owned()),
-        Some(DeliveryState::Stored) => ("✓", "Saved on this device; no peer has it yet".to_owned()),
-        Some(DeliveryState::Replicated) => ("✓✓", "Held by the server's bootstrap node".to_owned()),
-        Some(DeliveryState::Seen { by, of }) => ("✓✓", format!("Received by {by} of {of} members")),
+        None | Some(DeliveryState::Pending) => (icons::SENDING, "Sending…".to_owned()),
+        Some(DeliveryState::Stored) => (
+            icons::STORED,
+            "Saved on this device; no peer has it yet".to_owned(),
+        ),
+        Some(DeliveryState::Replicated) => (
+            icons::DELIVERED,
+            "Held by the server's bootstrap node".to_owned(),
+        ),
+        Some(DeliveryState::Seen { by, of }) => (
+            icons::DELIVERED,
+            format!("Received by {by} of {of} members"),
+        ),
     }
 }
 
@@ -68,11 +78,11 @@ pub fn timeline(ui: &mut egui::Ui, model: &mut Model, actions: &mut Vec<Action>)
                     );
                 });
             }
-            let today = time::today();
+            let today = model.clock.today();
             let mut last_day = None;
             let mut last_author: Option<&str> = None;
             for message in &timeline.messages {
-                let day = time::day(message.timestamp_ms);
+                let day = model.clock.day(message.timestamp_ms);
                 if day != last_day {
                     if let Some(day) = day {
                         ui.vertical_centered(|ui| {
@@ -83,21 +93,20 @@ pub fn timeline(ui: &mut egui::Ui, model: &mut Model, actions: &mut Vec<Action>)
                     last_author = None;
                 }
                 let continued = last_author == Some(message.author.as_str());
-                message_row(
-                    ui,
-                    message,
+                let row = Row {
                     continued,
-                    moderator && in_channel,
+                    moderator: moderator && in_channel,
                     in_channel,
-                    actions,
-                    &timeline.messages,
-                );
+                    clock: &model.clock,
+                    all: &timeline.messages,
+                };
+                message_row(ui, message, &row, actions);
                 last_author = Some(message.author.as_str());
             }
             for (_, text) in &timeline.pending {
                 ui.horizontal_wrapped(|ui| {
                     ui.label(RichText::new(text).weak());
-                    ui.label(RichText::new("◷").weak())
+                    ui.label(RichText::new(icons::SENDING).weak())
                         .on_hover_text("Sending…");
                 });
             }
@@ -119,7 +128,10 @@ pub fn timeline(ui: &mut egui::Ui, model: &mut Model, actions: &mut Vec<Action>)
         egui::Area::new(egui::Id::new("jump-to-newest"))
             .fixed_pos(position)
             .show(ui.ctx(), |ui| {
-                if ui.button("Jump to newest ⬇").clicked() {
+                if ui
+                    .button(format!("Jump to newest {}", icons::NEWEST))
+                    .clicked()
+                {
                     model.scroll_to_bottom = true;
                 }
             });
@@ -147,22 +159,35 @@ fn header(ui: &mut egui::Ui, model: &Model, selection: &Selection) {
     ui.separator();
 }
 
-fn message_row(
-    ui: &mut egui::Ui,
-    message: &MessageView,
+/// How a message row is drawn.
+struct Row<'a> {
+    /// The previous row has the same author: no name line.
     continued: bool,
+    /// We may delete others' messages.
     moderator: bool,
+    /// A channel (reactions, replies), not a DM.
     in_channel: bool,
-    actions: &mut Vec<Action>,
-    all: &[MessageView],
-) {
+    /// The zone times are shown in.
+    clock: &'a Clock,
+    /// The conversation (to quote replied-to messages).
+    all: &'a [MessageView],
+}
+
+fn message_row(ui: &mut egui::Ui, message: &MessageView, row: &Row<'_>, actions: &mut Vec<Action>) {
+    let Row {
+        continued,
+        moderator,
+        in_channel,
+        clock,
+        all,
+    } = *row;
     let response = ui
         .vertical(|ui| {
             if !continued {
                 ui.horizontal(|ui| {
                     ui.label(RichText::new(&message.author_name).strong());
                     ui.label(
-                        RichText::new(time::clock(message.timestamp_ms))
+                        RichText::new(clock.clock(message.timestamp_ms))
                             .small()
                             .weak(),
                     );
@@ -175,7 +200,7 @@ fn message_row(
             {
                 let quoted: String = parent.text.chars().take(80).collect();
                 ui.label(
-                    RichText::new(format!("↪ {}: {quoted}", parent.author_name))
+                    RichText::new(format!("{} {}: {quoted}", icons::REPLY, parent.author_name))
                         .small()
                         .weak(),
                 );
