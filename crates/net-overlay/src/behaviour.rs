@@ -77,7 +77,11 @@ impl Behaviour {
             .set_max_packet_size(16 * 1024 + MAX_SIGNED_ADVERT_BYTES)
             .set_record_ttl(Some(Duration::from_secs(7 * 24 * 3600)))
             .set_provider_record_ttl(Some(Duration::from_secs(24 * 3600)))
-            .set_provider_publication_interval(Some(Duration::from_secs(3600)));
+            .set_provider_publication_interval(Some(Duration::from_secs(3600)))
+            // The event loop refreshes the routing table itself, and only
+            // when it has peers: kad's own timer warns "No known peers"
+            // every few minutes on a lone bootstrap node.
+            .set_periodic_bootstrap_interval(None);
         let store = MemoryStore::with_config(
             peer_id,
             MemoryStoreConfig {

@@ -57,6 +57,9 @@ const MAX_PEER_ADDRS: usize = 8;
 const RELISTEN_DELAY: Duration = Duration::from_millis(500);
 /// How often to fall back to remembered peers while nothing is connected.
 const FALLBACK_INTERVAL: Duration = Duration::from_secs(30);
+/// How often the Kademlia routing table is refreshed (a bootstrap query),
+/// when it has any peer at all.
+const KAD_REFRESH_INTERVAL: Duration = Duration::from_secs(5 * 60);
 
 pub(crate) fn now_ms() -> u64 {
     SystemTime::now()
@@ -99,6 +102,8 @@ pub(crate) struct EventLoop {
     address_book: AddressBook,
     redial: RedialSchedule,
     last_fallback: Option<Instant>,
+    /// When the Kademlia routing table was last refreshed.
+    last_kad_refresh: Option<Instant>,
     peer_addrs: HashMap<PeerId, Vec<Multiaddr>>,
     rate: HashMap<PeerId, TokenBucket>,
     nat: NatStatus,
@@ -141,6 +146,7 @@ impl EventLoop {
             address_book,
             redial: RedialSchedule::default(),
             last_fallback: None,
+            last_kad_refresh: Some(Instant::now()),
             peer_addrs: HashMap::new(),
             rate: HashMap::new(),
             nat: NatStatus::Unknown,
@@ -285,6 +291,7 @@ impl EventLoop {
                         .map(|(peer, _)| *peer)
                         .collect();
                     for peer in known {
+                        self.remember_server_peer(server, peer);
                         self.events
                             .send(OverlayEvent::PeerSubscribed { peer, server });
                     }
@@ -586,6 +593,21 @@ impl EventLoop {
                 self.relisten.push((now + RELISTEN_DELAY, addr));
             }
         }
+        let refresh_due = self
+            .last_kad_refresh
+            .is_none_or(|last| now.duration_since(last) >= KAD_REFRESH_INTERVAL);
+        if refresh_due {
+            self.last_kad_refresh = Some(now);
+            let known = self
+                .swarm
+                .behaviour_mut()
+                .kad
+                .kbuckets()
+                .any(|bucket| bucket.num_entries() > 0);
+            if known {
+                let _ = self.swarm.behaviour_mut().kad.bootstrap();
+            }
+        }
         let isolated = self.swarm.connected_peers().next().is_none();
         let fallback_due = self
             .last_fallback
@@ -734,6 +756,14 @@ impl EventLoop {
         }
     }
 
+    /// Records in the address book that `peer` is in `server`'s topic, with
+    /// the addresses we know for it.
+    fn remember_server_peer(&mut self, server: ServerId, peer: PeerId) {
+        let addrs = self.peer_addrs.get(&peer).cloned().unwrap_or_default();
+        self.address_book
+            .remember(Some(server), peer, &addrs, now_ms());
+    }
+
     fn note_peer_addrs(&mut self, peer: PeerId, addrs: &[Multiaddr]) {
         let known = self.peer_addrs.entry(peer).or_default();
         for addr in addrs {
@@ -765,6 +795,24 @@ impl EventLoop {
                 self.note_peer_addrs(peer_id, &addrs);
                 if self.redial.is_wanted(&peer_id) {
                     self.address_book.remember(None, peer_id, &addrs, now_ms());
+                }
+                // Servers whose topic this peer joined before we knew where
+                // it listens.
+                let servers: Vec<ServerId> = self
+                    .swarm
+                    .behaviour()
+                    .gossipsub
+                    .all_peers()
+                    .filter(|(peer, _)| **peer == peer_id)
+                    .flat_map(|(_, topics)| {
+                        topics
+                            .iter()
+                            .filter_map(|topic| self.subscriptions.get(*topic).copied())
+                            .collect::<Vec<_>>()
+                    })
+                    .collect();
+                for server in servers {
+                    self.remember_server_peer(server, peer_id);
                 }
             }
             BehaviourEvent::Gossipsub(event) => self.on_gossip_event(event),
@@ -833,9 +881,7 @@ impl EventLoop {
             }
             gossipsub::Event::Subscribed { peer_id, topic, .. } => {
                 if let Some(server) = self.subscriptions.get(&topic).copied() {
-                    let addrs = self.peer_addrs.get(&peer_id).cloned().unwrap_or_default();
-                    self.address_book
-                        .remember(Some(server), peer_id, &addrs, now_ms());
+                    self.remember_server_peer(server, peer_id);
                     self.events.send(OverlayEvent::PeerSubscribed {
                         peer: peer_id,
                         server,

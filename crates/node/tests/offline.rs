@@ -5,7 +5,8 @@
 mod common;
 
 use common::{
-    WAIT, dir_contains, eventually, owner_replica_and_joiner, start, wait_members, wait_texts,
+    WAIT, dir_contains, eventually, owner_replica_and_joiner, start, start_with, wait_members,
+    wait_texts,
 };
 use node::ReplicaScope;
 use node::api::{Event, Request, Response};
@@ -194,4 +195,50 @@ async fn a_restarted_member_resumes_and_fetches_only_the_gap() {
         fetched <= 12,
         "fetched {fetched} entries to catch up on a 5-message gap"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_passes_pushed_entries_on_over_gossip() {
+    // Periodic sync so slow that only gossip can deliver within the test.
+    let timers = node::NodeTimers {
+        sync_interval: std::time::Duration::from_secs(600),
+        ..node::NodeTimers::fast()
+    };
+    let memory = net_overlay::TransportConfig::Memory;
+    let r = start_with(
+        "relay",
+        ReplicaScope::All,
+        &[],
+        memory.clone(),
+        timers.clone(),
+    )
+    .await;
+    let a = start_with(
+        "alice",
+        ReplicaScope::None,
+        &[&r],
+        memory.clone(),
+        timers.clone(),
+    )
+    .await;
+    let server = a.create_server("garden", false).await.server.server_id;
+    a.set_bootstrap(&server, &[&r]).await;
+    let invite = a.invite(&server).await;
+    let b = start_with("bob", ReplicaScope::None, &[], memory, timers).await;
+    b.join(&invite).await;
+    wait_members(&a, &server, 2).await;
+    wait_members(&b, &server, 2).await;
+    // Alice's next post reaches the replica by a push only — as when her
+    // node has no gossip mesh yet — from a peer outside the topic.
+    let key = node::invite_code::parse(&invite, 0)
+        .unwrap()
+        .invite()
+        .key
+        .clone();
+    let general = a.detail(&server).await.channels[0].channel_id.clone();
+    let post = common::forge_post(&a.identity, &server, &general, 1, None, 10, &key, "via R");
+    let results = common::push_raw(&r, post.space(), vec![post]).await;
+    assert_eq!(results, vec![messaging_proto::PushResult::Stored]);
+    // Bob has it long before his next sync with anyone.
+    wait_texts(&b, &server, "general", &["via R".to_owned()]).await;
 }

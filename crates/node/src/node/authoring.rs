@@ -8,6 +8,7 @@ use identity_core::UserId;
 use messaging_proto::{
     EntryDraft, GossipMessage, LogId, Payload, Sealing, ServerId, SpaceId, VerifiedEntry,
 };
+use net_overlay::PublishOutcome;
 use storage_ledger::{Durable, LedgerStore};
 
 use super::{Internal, NodeCore, Reply, now_ms};
@@ -83,7 +84,7 @@ impl NodeCore {
     /// Waits in the background for `durable`, then hands the entry back to
     /// the actor (`Internal::Authored`), which publishes and replies.
     pub(crate) fn finish_when_durable(
-        &self,
+        &mut self,
         entry: VerifiedEntry,
         tickets: Vec<Durable>,
         reply: Option<Reply>,
@@ -91,6 +92,7 @@ impl NodeCore {
         dm_peer: Option<UserId>,
     ) {
         let internal = self.internal_tx.clone();
+        self.authoring_in_flight += 1;
         tokio::spawn(async move {
             let mut result = Ok(());
             for ticket in tickets {
@@ -140,9 +142,19 @@ impl NodeCore {
         match dm_peer {
             None => {
                 let server = ServerId::from_bytes(*entry.space().as_bytes());
-                let data = Bytes::from(GossipMessage::Entry(entry.encoded().clone()).to_bytes());
-                if let Err(err) = self.overlay.publish(server, data).await {
-                    tracing::debug!(%err, "publish failed; the outbox retries");
+                let hash = entry.hash();
+                if !self.published.contains(&hash) {
+                    let data =
+                        Bytes::from(GossipMessage::Entry(entry.encoded().clone()).to_bytes());
+                    match self.overlay.publish(server, data).await {
+                        Ok(PublishOutcome::Sent | PublishOutcome::Duplicate)
+                            if self.outbox.contains_key(&hash) =>
+                        {
+                            self.published.insert(hash);
+                        }
+                        Ok(_) => {}
+                        Err(err) => tracing::debug!(%err, "publish failed; the outbox retries"),
+                    }
                 }
                 self.push_to_replicas(server, vec![entry.encoded().clone()]);
             }

@@ -162,6 +162,12 @@ pub(crate) struct NodeCore {
     pub(crate) display_name: String,
     pub(crate) names: HashMap<UserId, String>,
     pub(crate) outbox: HashMap<messaging_proto::EntryHash, OutboxItem>,
+    /// Outbox entries gossipsub accepted for publication: retries push them
+    /// to replicas but do not publish them again (gossipsub refuses, and
+    /// warns about, a message it has already published).
+    pub(crate) published: HashSet<messaging_proto::EntryHash>,
+    /// Entries written whose durable acknowledgement is still awaited.
+    pub(crate) authoring_in_flight: usize,
     /// The seq of our own feed each peer holds, per log.
     pub(crate) peer_heads: HashMap<(LogId, PeerId), u64>,
     pub(crate) connected: HashSet<PeerId>,
@@ -275,6 +281,8 @@ impl Node {
             display_name,
             names: HashMap::new(),
             outbox: HashMap::new(),
+            published: HashSet::new(),
+            authoring_in_flight: 0,
             peer_heads: HashMap::new(),
             connected: HashSet::new(),
             topic_peers: HashMap::new(),
@@ -403,9 +411,11 @@ impl NodeCore {
     /// (bounded wait), save the address book, flush the ledger, close the
     /// overlay.
     async fn stop(&mut self, internal_rx: &mut mpsc::Receiver<Internal>) {
-        // Let durable acknowledgements in flight complete.
+        // Let durable acknowledgements in flight complete (at most 2 s).
         let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
-        while let Ok(Some(internal)) = tokio::time::timeout_at(deadline, internal_rx.recv()).await {
+        while self.authoring_in_flight > 0
+            && let Ok(Some(internal)) = tokio::time::timeout_at(deadline, internal_rx.recv()).await
+        {
             if let Internal::Authored { .. } = internal {
                 self.on_internal(internal).await;
             }
@@ -683,6 +693,7 @@ impl NodeCore {
                 response,
                 dm_peer,
             } => {
+                self.authoring_in_flight = self.authoring_in_flight.saturating_sub(1);
                 self.on_authored(*entry, result, reply, response, dm_peer)
                     .await
             }

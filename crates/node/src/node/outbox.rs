@@ -113,6 +113,7 @@ impl NodeCore {
     }
 
     fn forget_outbox(&mut self, hash: &EntryHash) {
+        self.published.remove(hash);
         if self.outbox.remove(hash).is_some() {
             let _ = self.store.delete(ns::OUTBOX, hash.as_bytes());
         }

@@ -19,8 +19,9 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use identity_core::UserId;
 use messaging_proto::{
-    DigestResponse, DmId, EntryHash, Head, HeadsResponse, LogDigest, LogId, PushResult,
-    RangeRequest, RangeResponse, ServerId, SpaceId, SyncErrorCode, SyncRequest, SyncResponse,
+    DigestResponse, DmId, EntryHash, GossipMessage, Head, HeadsResponse, LogDigest, LogId,
+    PushResult, RangeRequest, RangeResponse, ServerId, SpaceId, SyncErrorCode, SyncRequest,
+    SyncResponse,
 };
 use net_overlay::{OverlayHandle, PeerId};
 use rand::RngExt;
@@ -209,6 +210,7 @@ impl NodeCore {
                 let replica_dm =
                     inbox.is_some() && self.is_replica() && !self.servers.contains_key(&server);
                 let mut results = Vec::with_capacity(entries.len());
+                let mut relay = Vec::new();
                 for bytes in entries {
                     let outcome = match messaging_proto::VerifiedEntry::verify(bytes.clone()) {
                         Ok(entry) if entry.space() != space => Ingested::Rejected(NodeError::new(
@@ -219,7 +221,15 @@ impl NodeCore {
                         Ok(entry) if replica_dm => {
                             self.ingest_replica_dm(entry, Source::Push(peer)).await
                         }
-                        Ok(_) => self.ingest_bytes_from(bytes, Source::Push(peer)).await,
+                        Ok(_) => {
+                            let outcome = self
+                                .ingest_bytes_from(bytes.clone(), Source::Push(peer))
+                                .await;
+                            if matches!(outcome, Ingested::Accepted) && inbox.is_none() {
+                                relay.push(bytes);
+                            }
+                            outcome
+                        }
                         Err(err) => Ingested::Rejected(err.into()),
                     };
                     results.push(match outcome {
@@ -228,6 +238,19 @@ impl NodeCore {
                         Ingested::Held => PushResult::Gap,
                         Ingested::Ignored | Ingested::Rejected(_) => PushResult::Rejected,
                     });
+                }
+                // A member pushes to replicas when it has no gossip mesh yet
+                // (just started, or a mesh of one): pass what was new on to
+                // the server's other members now rather than at their next
+                // sync. Gossip ids are content hashes, so a copy that also
+                // arrives from its author is dropped as a duplicate.
+                if self.servers.contains_key(&server) {
+                    for bytes in relay {
+                        let data = Bytes::from(GossipMessage::Entry(bytes).to_bytes());
+                        if let Err(err) = self.overlay.publish(server, data).await {
+                            tracing::debug!(%err, "cannot relay a pushed entry over gossip");
+                        }
+                    }
                 }
                 if let Some(tag) = inbox
                     && results

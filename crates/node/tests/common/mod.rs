@@ -21,6 +21,7 @@ pub(crate) struct TestNode {
     pub listen: Multiaddr,
     pub replica: ReplicaScope,
     pub transport: TransportConfig,
+    pub timers: NodeTimers,
     _tmp: Option<tempfile::TempDir>,
 }
 
@@ -38,6 +39,7 @@ fn config(
     bootstrap: Vec<Multiaddr>,
     replica: ReplicaScope,
     transport: TransportConfig,
+    timers: NodeTimers,
 ) -> NodeConfig {
     let mut overlay = OverlayConfig::memory();
     overlay.transport = transport;
@@ -48,7 +50,7 @@ fn config(
     overlay.bootstrap = bootstrap;
     let mut config = NodeConfig::new(dir, overlay);
     config.display_name = Some(name.to_owned());
-    config.timers = NodeTimers::fast();
+    config.timers = timers;
     config.replica = replica;
     config
 }
@@ -64,6 +66,17 @@ pub(crate) async fn start_on(
     replica: ReplicaScope,
     bootstrap: &[&TestNode],
     transport: TransportConfig,
+) -> TestNode {
+    start_with(name, replica, bootstrap, transport, NodeTimers::fast()).await
+}
+
+/// Starts a node with a given transport and timers.
+pub(crate) async fn start_with(
+    name: &str,
+    replica: ReplicaScope,
+    bootstrap: &[&TestNode],
+    transport: TransportConfig,
+    timers: NodeTimers,
 ) -> TestNode {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().to_path_buf();
@@ -81,12 +94,14 @@ pub(crate) async fn start_on(
         bootstrap,
         replica,
         transport,
+        timers,
     )
     .await;
     node._tmp = Some(tmp);
     node
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn start_in(
     name: &str,
     identity: Identity,
@@ -95,6 +110,7 @@ async fn start_in(
     bootstrap: Vec<Multiaddr>,
     replica: ReplicaScope,
     transport: TransportConfig,
+    timers: NodeTimers,
 ) -> TestNode {
     let config = config(
         dir.clone(),
@@ -103,6 +119,7 @@ async fn start_in(
         bootstrap,
         replica.clone(),
         transport.clone(),
+        timers.clone(),
     );
     let (handle, events) = Node::start(identity.clone(), config)
         .await
@@ -130,6 +147,7 @@ async fn start_in(
         listen,
         replica,
         transport,
+        timers,
         _tmp: None,
     }
 }
@@ -158,6 +176,7 @@ impl TestNode {
             vec![],
             self.replica.clone(),
             self.transport.clone(),
+            self.timers.clone(),
         )
         .await;
         node._tmp = tmp;
