@@ -6,7 +6,6 @@
 //! costs nothing.
 
 use std::path::PathBuf;
-use std::sync::mpsc;
 use std::thread;
 
 use identity_core::keystore::{KeyStore, OsKeyring, SecretVault, Unlock};
@@ -14,6 +13,9 @@ use identity_core::{Identity, KdfParams, Passphrase};
 use node::api::{Event, NodeError, Request, Response};
 use node::{Node, NodeConfig, NodeHandle};
 use tokio::sync::oneshot;
+
+/// Node events and life-cycle messages waiting for the UI, at most.
+const INBOUND_CAPACITY: usize = 4096;
 
 /// How the node is to be started.
 pub enum StartRequest {
@@ -50,8 +52,8 @@ pub enum Inbound {
 
 /// The UI's end of the bridge.
 pub struct NodeBridge {
-    start_tx: tokio::sync::mpsc::UnboundedSender<StartRequest>,
-    inbound: mpsc::Receiver<Inbound>,
+    start_tx: tokio::sync::mpsc::Sender<StartRequest>,
+    inbound: tokio::sync::mpsc::Receiver<Inbound>,
     handle: Option<NodeHandle>,
     _thread: thread::JoinHandle<()>,
 }
@@ -77,8 +79,11 @@ impl NodeBridge {
     /// [`NodeBridge::start`]. `repaint` is called from the runtime thread
     /// whenever the UI has something new to show.
     pub fn new(config: NodeConfig, repaint: impl Fn() + Send + Sync + 'static) -> Self {
-        let (start_tx, mut start_rx) = tokio::sync::mpsc::unbounded_channel::<StartRequest>();
-        let (inbound_tx, inbound) = mpsc::channel::<Inbound>();
+        let (start_tx, mut start_rx) = tokio::sync::mpsc::channel::<StartRequest>(2);
+        // Bounded: if the UI stops draining (a hidden window), the
+        // forwarder waits, the node's event stream lags, and the app gets
+        // `Event::Lagged` and reloads what it shows.
+        let (inbound_tx, inbound) = tokio::sync::mpsc::channel::<Inbound>(INBOUND_CAPACITY);
         let thread = thread::Builder::new()
             .name("palaver-node".into())
             .spawn(move || {
@@ -90,7 +95,7 @@ impl NodeBridge {
                 {
                     Ok(runtime) => runtime,
                     Err(err) => {
-                        let _ = inbound_tx.send(Inbound::Lifecycle(Lifecycle::Failed(
+                        let _ = inbound_tx.try_send(Inbound::Lifecycle(Lifecycle::Failed(
                             NodeError::internal(format!("cannot start the node's runtime: {err}")),
                         )));
                         repaint();
@@ -100,12 +105,13 @@ impl NodeBridge {
                 runtime.block_on(async move {
                     while let Some(request) = start_rx.recv().await {
                         match start_node(&config, request).await {
-                            Ok((handle, mut events)) => {
-                                let _ =
-                                    inbound_tx.send(Inbound::Lifecycle(Lifecycle::Ready(handle)));
+                            Ok((_lock, handle, mut events)) => {
+                                let _ = inbound_tx
+                                    .send(Inbound::Lifecycle(Lifecycle::Ready(handle)))
+                                    .await;
                                 repaint();
                                 while let Some(event) = events.recv().await {
-                                    if inbound_tx.send(Inbound::Event(event)).is_err() {
+                                    if inbound_tx.send(Inbound::Event(event)).await.is_err() {
                                         break;
                                     }
                                     repaint();
@@ -113,7 +119,9 @@ impl NodeBridge {
                                 break;
                             }
                             Err(err) => {
-                                let _ = inbound_tx.send(Inbound::Lifecycle(Lifecycle::Failed(err)));
+                                let _ = inbound_tx
+                                    .send(Inbound::Lifecycle(Lifecycle::Failed(err)))
+                                    .await;
                                 repaint();
                             }
                         }
@@ -131,8 +139,9 @@ impl NodeBridge {
 
     /// Asks the runtime thread to create or unlock the identity and start
     /// the node. The answer arrives as an [`Inbound::Lifecycle`].
+    /// (The UI shows a spinner meanwhile, so at most one is in flight.)
     pub fn start(&self, request: StartRequest) {
-        let _ = self.start_tx.send(request);
+        let _ = self.start_tx.try_send(request);
     }
 
     /// Everything that arrived since the last call.
@@ -211,10 +220,52 @@ pub fn keyring_available() -> bool {
     OsKeyring::new("palaver").probe().is_ok()
 }
 
+/// Exclusive ownership of the data directory while the node runs: a second
+/// `palaver` (or a `palaver-node`) on the same directory gets a clear error
+/// instead of a database failure. The OS drops the lock if we crash.
+pub struct DataDirLock {
+    _file: std::fs::File,
+}
+
+impl DataDirLock {
+    /// Takes the lock of `data_dir` (creating the directory).
+    pub fn acquire(data_dir: &std::path::Path) -> Result<Self, NodeError> {
+        let io = |what: &str, err: std::io::Error| {
+            NodeError::new(
+                node::api::ErrorCategory::Config,
+                "desktop.data_dir",
+                format!("{what} {}: {err}", data_dir.display()),
+            )
+        };
+        std::fs::create_dir_all(data_dir)
+            .map_err(|err| io("cannot create the data directory", err))?;
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(data_dir.join(node::headless::run::LOCK_FILE))
+            .map_err(|err| io("cannot open the lock file in", err))?;
+        match file.try_lock() {
+            Ok(()) => Ok(Self { _file: file }),
+            Err(std::fs::TryLockError::WouldBlock) => Err(NodeError::new(
+                node::api::ErrorCategory::Config,
+                "desktop.already_running",
+                format!(
+                    "Palaver is already running with the data directory {}: close the other window (or palaver-node) first",
+                    data_dir.display()
+                ),
+            )),
+            Err(std::fs::TryLockError::Error(err)) => Err(io("cannot lock", err)),
+        }
+    }
+}
+
 async fn start_node(
     config: &NodeConfig,
     request: StartRequest,
-) -> Result<(NodeHandle, node::EventStream), NodeError> {
+) -> Result<(DataDirLock, NodeHandle, node::EventStream), NodeError> {
+    let lock = DataDirLock::acquire(&config.data_dir)?;
     let data_dir: PathBuf = config.data_dir.clone();
     let (identity, display_name) =
         tokio::task::spawn_blocking(move || unlock_or_create(&data_dir, request))
@@ -224,7 +275,8 @@ async fn start_node(
     if display_name.is_some() {
         config.display_name = display_name;
     }
-    Node::start(identity, config).await
+    let (handle, events) = Node::start(identity, config).await?;
+    Ok((lock, handle, events))
 }
 
 /// Creates or unlocks the identity (Argon2id runs here, off the UI thread).
@@ -261,5 +313,21 @@ fn unlock_or_create(
             };
             Ok((identity, None))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_app_per_data_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = DataDirLock::acquire(dir.path()).unwrap();
+        let err = DataDirLock::acquire(dir.path()).err().unwrap();
+        assert_eq!(err.code, "desktop.already_running");
+        assert!(err.message.contains("already running"), "{}", err.message);
+        drop(first);
+        DataDirLock::acquire(dir.path()).unwrap();
     }
 }

@@ -1,5 +1,5 @@
 //! Snapshot tests: the main screens rendered with wgpu (lavapipe on CI)
-//! and compared with the PNGs in `tests/snapshots/`, which double as the
+//! and compared with the PNGs in `docs/screenshots/`, which are the
 //! README's screenshots. After a deliberate UI change, refresh them with
 //! `UPDATE_SNAPSHOTS=1 cargo test -p desktop --test screenshots`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -8,11 +8,17 @@ use desktop::actions::Action;
 use desktop::model::{Dialog, Model, Phase, Settings};
 use desktop::ui;
 use desktop::ui::time::Clock;
-use egui_kittest::Harness;
+use egui_kittest::{Harness, SnapshotOptions};
 use node::api::{ChannelView, ServerSyncView, ServerView, StatusView};
 
 mod support;
 use support::{ME, NOW_MS, SERVER, ready_model};
+
+/// Renders the current frame and compares it with `docs/screenshots/NAME.png`.
+fn snapshot(harness: &mut Harness<'_, Model>, name: &str) {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/screenshots");
+    harness.snapshot_options(name, &SnapshotOptions::new().output_path(dir));
+}
 
 fn harness(model: Model) -> Harness<'static, Model> {
     Harness::builder()
@@ -56,7 +62,7 @@ fn main_model() -> Model {
 fn main_window() {
     let mut harness = harness(main_model());
     harness.run();
-    harness.snapshot("main_window");
+    snapshot(&mut harness, "main_window");
 }
 
 #[test]
@@ -71,7 +77,7 @@ fn onboarding() {
     model.identity_form.display_name = "ada".into();
     let mut harness = harness(model);
     harness.run();
-    harness.snapshot("onboarding");
+    snapshot(&mut harness, "onboarding");
 }
 
 #[test]
@@ -84,7 +90,7 @@ fn join_with_a_damaged_code() {
     });
     let mut harness = harness(model);
     harness.run();
-    harness.snapshot("join_error");
+    snapshot(&mut harness, "join_error");
 }
 
 #[test]
@@ -97,7 +103,7 @@ fn invite_with_qr_code() {
     });
     let mut harness = harness(model);
     harness.run();
-    harness.snapshot("invite");
+    snapshot(&mut harness, "invite");
 }
 
 #[test]
@@ -131,5 +137,5 @@ fn diagnostics() {
     model.dialog = Some(Dialog::Diagnostics);
     let mut harness = harness(model);
     harness.run();
-    harness.snapshot("diagnostics");
+    snapshot(&mut harness, "diagnostics");
 }
