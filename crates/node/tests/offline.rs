@@ -11,6 +11,36 @@ use common::{
 use node::ReplicaScope;
 use node::api::{Event, Request, Response};
 
+/// The sync view of `server` in `node`'s status.
+async fn server_sync(node: &common::TestNode, server: &str) -> Option<node::api::ServerSyncView> {
+    match node.request(Request::Status).await {
+        Response::Status(status) => status.servers.into_iter().find(|s| s.server_id == server),
+        _ => None,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_joins_the_topic_of_a_server_it_learns_while_running() {
+    let (r, _a, _b, server) = owner_replica_and_joiner().await;
+    // Without the topic the replica neither hears gossip nor knows the
+    // members it should sync with.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let view = server_sync(&r, &server).await;
+        if view
+            .as_ref()
+            .is_some_and(|view| view.topic_peers >= 2 && view.last_sync_ms.is_some())
+        {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the replica's view of the server: {view:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_offline_member_catches_up_from_the_replica_alone() {
     let (r, a, b, server) = owner_replica_and_joiner().await;
@@ -38,19 +68,14 @@ async fn an_offline_member_catches_up_from_the_replica_alone() {
         }
     })
     .await;
-    // The replica holds them all before A and B leave.
+    // The replica holds all that A holds (messages and control events)
+    // before A and B leave.
     eventually(WAIT, || {
-        let (r, server) = (&r, server.clone());
+        let (a, r, server) = (&a, &r, server.clone());
         async move {
-            match r.request(Request::Status).await {
-                Response::Status(status) => status
-                    .servers
-                    .iter()
-                    .find(|s| s.server_id == server)
-                    .filter(|s| s.entries >= 200)
-                    .map(|_| ()),
-                _ => None,
-            }
+            let held_by_a = server_sync(a, &server).await?.entries;
+            let held_by_r = server_sync(r, &server).await?.entries;
+            (held_by_a > 200 && held_by_r == held_by_a).then_some(())
         }
     })
     .await;

@@ -105,8 +105,9 @@ impl NodeCore {
             || self.wants(&server)
         {
             self.servers
-                .entry(server)
-                .or_insert_with(|| ServerRuntime::placeholder(server));
+                .insert(server, ServerRuntime::placeholder(server));
+            // Hear its gossip and learn its members, who sync with us.
+            self.connect_server(server).await;
             if let Source::Push(peer) | Source::Peer(peer) | Source::Gossip(peer) = source
                 && entry.genesis_of().is_none()
             {

@@ -79,6 +79,7 @@ impl NodeCore {
         error: Option<NodeError>,
     ) {
         self.syncing.remove(&(space, peer));
+        tracing::debug!(%space, %peer, fetched, failed = error.is_some(), "sync done");
         self.settle().await;
         let server = ServerId::from_bytes(*space.as_bytes());
         if let Some(runtime) = self.servers.get_mut(&server) {
@@ -142,8 +143,11 @@ impl NodeCore {
             }
             let next = now + self.jittered_interval();
             self.next_sync.insert(space, next);
-            if let Some(peer) = peers.choose(&mut rand::rng()).copied() {
-                self.start_sync(space, peer);
+            match peers.choose(&mut rand::rng()).copied() {
+                Some(peer) => self.start_sync(space, peer),
+                None => {
+                    tracing::debug!(%space, me = %self.overlay.peer_id(), "no peer to sync with")
+                }
             }
         }
     }
