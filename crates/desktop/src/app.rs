@@ -50,6 +50,8 @@ enum Purpose {
 pub struct AppConfig {
     /// The node's configuration.
     pub node: NodeConfig,
+    /// When the process started (the first frame's time is logged from it).
+    pub launched: Instant,
 }
 
 /// The Palaver desktop app.
@@ -60,6 +62,10 @@ pub struct PalaverApp {
     pending: Vec<(Purpose, Pending)>,
     last_status: Option<Instant>,
     restored_selection: Option<Selection>,
+    launched: Instant,
+    first_frame: bool,
+    /// When the node was asked to start (its start-up time is logged).
+    starting_since: Option<Instant>,
 }
 
 impl PalaverApp {
@@ -71,6 +77,7 @@ impl PalaverApp {
         repaint: impl Fn() + Send + Sync + 'static,
     ) -> Self {
         let data_dir = config.node.data_dir.clone();
+        let launched = config.launched;
         let phase = match crate::bridge::identity_state(&data_dir) {
             IdentityState::Missing => Phase::Onboarding,
             IdentityState::Present { .. } => Phase::Unlock,
@@ -90,6 +97,9 @@ impl PalaverApp {
             pending: Vec::new(),
             last_status: None,
             restored_selection,
+            launched,
+            first_frame: false,
+            starting_since: None,
         };
         // An identity kept in the OS keyring needs no passphrase.
         if matches!(
@@ -97,6 +107,7 @@ impl PalaverApp {
             IdentityState::Present { keyring: true }
         ) {
             app.model.phase = Phase::Starting;
+            app.starting_since = Some(Instant::now());
             app.bridge.start(StartRequest::Unlock { passphrase: None });
         }
         app
@@ -129,6 +140,12 @@ impl PalaverApp {
         for inbound in self.bridge.drain() {
             match inbound {
                 Inbound::Lifecycle(Lifecycle::Ready(_)) => {
+                    if let Some(since) = self.starting_since.take() {
+                        tracing::info!(
+                            elapsed_ms = since.elapsed().as_millis() as u64,
+                            "node started (identity unlocked, ledger open, overlay listening)"
+                        );
+                    }
                     self.model.phase = Phase::Ready;
                     self.model.identity_form = Default::default();
                     self.request(Purpose::Identity, Request::Identity);
@@ -491,6 +508,7 @@ impl PalaverApp {
                 self.model.settings.display_name = display_name.clone();
                 self.model.phase = Phase::Starting;
                 self.model.identity_form.error = None;
+                self.starting_since = Some(Instant::now());
                 self.bridge.start(StartRequest::Create {
                     display_name,
                     passphrase,
@@ -501,6 +519,7 @@ impl PalaverApp {
                     identity_core::Passphrase::new(&self.model.identity_form.passphrase);
                 self.model.phase = Phase::Starting;
                 self.model.identity_form.error = None;
+                self.starting_since = Some(Instant::now());
                 self.bridge.start(StartRequest::Unlock {
                     passphrase: Some(passphrase),
                 });
@@ -795,6 +814,13 @@ impl eframe::App for PalaverApp {
     }
 
     fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+        if !self.first_frame {
+            self.first_frame = true;
+            tracing::info!(
+                elapsed_ms = self.launched.elapsed().as_millis() as u64,
+                "first frame"
+            );
+        }
         let actions = ui::draw(ui, &mut self.model);
         let ctx = ui.ctx().clone();
         self.dispatch(actions, &ctx);

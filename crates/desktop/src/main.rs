@@ -7,11 +7,12 @@ use desktop::model::Settings;
 use desktop::{AppConfig, PalaverApp};
 
 fn main() {
+    let launched = std::time::Instant::now();
     let data_dir = data_dir_from_args().unwrap_or_else(desktop::launch::default_data_dir);
     let _ = tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-                tracing_subscriber::EnvFilter::new("warn,node=info,net_overlay=info")
+                tracing_subscriber::EnvFilter::new("warn,node=info,net_overlay=info,desktop=info")
             }),
         )
         .with_writer(std::io::stderr)
@@ -36,6 +37,7 @@ fn main() {
                 .unwrap_or_default();
             let config = AppConfig {
                 node: desktop::launch::node_config(data_dir.clone(), &settings),
+                launched,
             };
             Ok(Box::new(PalaverApp::from_eframe(cc, config)))
         }),

@@ -155,6 +155,7 @@ fn create_join_chat_and_get_a_reply() {
     let dir = tempfile::tempdir().unwrap();
     let config = AppConfig {
         node: memory_config(dir.path().to_path_buf(), vec![host.addr.clone()]),
+        launched: Instant::now(),
     };
     let mut app = PalaverApp::new(config, Settings::default(), None, || {});
     app.model.keyring_available = false;
@@ -270,6 +271,7 @@ fn create_join_chat_and_get_a_reply() {
     // with the right one shows the server and the history from disk.
     let config = AppConfig {
         node: memory_config(dir.path().to_path_buf(), vec![host.addr.clone()]),
+        launched: Instant::now(),
     };
     let app = PalaverApp::new(config, Settings::default(), None, || {});
     assert_eq!(app.model.phase, Phase::Unlock);

@@ -378,3 +378,86 @@ fn moderation_from_the_member_list() {
         ]
     );
 }
+
+#[test]
+fn a_long_timeline_lays_out_only_what_is_in_view() {
+    let mut model = ready_model();
+    let selection = model.selected.clone().unwrap();
+    let timeline = model.timelines.get_mut(&selection).unwrap();
+    for seq in 10..2_010 {
+        timeline.upsert(support::message(
+            &format!("{seq:04x}"),
+            BOB,
+            "bob",
+            &format!("flood {seq}"),
+            seq,
+        ));
+    }
+    let mut harness = harness(model);
+    harness.run();
+    // Opened at the newest message …
+    harness.get_by_label("flood 2009");
+    // … with only a screenful of rows in the UI tree.
+    let shown = (10..2_010)
+        .filter(|seq| harness.query_by_label(&format!("flood {seq}")).is_some())
+        .count();
+    assert!((5..100).contains(&shown), "{shown} rows laid out");
+    assert!(harness.query_by_label("flood 10").is_none());
+}
+
+/// The `flood N` rows the UI tree holds.
+fn shown(
+    harness: &Harness<'static, (Model, Vec<Action>)>,
+    range: std::ops::Range<u64>,
+) -> Vec<u64> {
+    range
+        .filter(|seq| harness.query_by_label(&format!("flood {seq}")).is_some())
+        .collect()
+}
+
+#[test]
+fn scrolling_to_the_top_loads_older_messages_and_keeps_the_view() {
+    let mut model = ready_model();
+    let selection = model.selected.clone().unwrap();
+    let timeline = model.timelines.get_mut(&selection).unwrap();
+    timeline.messages.clear();
+    let page = |range: std::ops::Range<u64>| -> Vec<_> {
+        range
+            .rev()
+            .map(|seq| {
+                support::message(
+                    &format!("{seq:04x}"),
+                    BOB,
+                    "bob",
+                    &format!("flood {seq}"),
+                    seq,
+                )
+            })
+            .collect()
+    };
+    timeline.add_page(page(1_000..1_050), true);
+    let mut harness = harness(model);
+    harness.run();
+    assert!(shown(&harness, 1_000..1_050).contains(&1_049));
+    // Scroll up with the wheel over the timeline, to the very top.
+    harness.hover_at(egui::pos2(500.0, 300.0));
+    harness.event(egui::Event::MouseWheel {
+        unit: egui::MouseWheelUnit::Point,
+        delta: egui::vec2(0.0, 100_000.0),
+        phase: egui::TouchPhase::Move,
+        modifiers: egui::Modifiers::NONE,
+    });
+    // (Wheel scrolling is animated.)
+    harness.run_steps(60);
+    assert!(harness.state().1.contains(&Action::LoadOlder));
+    let before = shown(&harness, 1_000..1_050);
+    assert!(before.contains(&1_000), "{before:?}");
+    // The older page arrives in front: the same messages stay in view.
+    let timeline = harness.state_mut().0.timelines.get_mut(&selection).unwrap();
+    timeline.loading = true;
+    timeline.add_page(page(950..1_000), true);
+    harness.run();
+    let after = shown(&harness, 950..1_050);
+    assert!(after.contains(&1_000), "{after:?}");
+    assert!(!after.contains(&950), "{after:?}");
+}

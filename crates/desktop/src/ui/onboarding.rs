@@ -70,8 +70,13 @@ pub fn onboarding(ui: &mut egui::Ui, model: &mut Model, actions: &mut Vec<Action
         let form_name = model.identity_form.display_name.clone();
         let form = &mut model.identity_form;
         let mut submit = false;
+        // Type at once: the first field has the keyboard when the screen opens.
+        let nothing_focused = ui.memory(|memory| memory.focused().is_none());
         if create {
-            labelled_field(ui, "Display name", &mut form.display_name, false);
+            let response = labelled_field(ui, "Display name", &mut form.display_name, false);
+            if nothing_focused && form.display_name.is_empty() {
+                response.request_focus();
+            }
             if model.keyring_available {
                 ui.checkbox(
                     &mut form.use_keyring,
@@ -83,6 +88,9 @@ pub fn onboarding(ui: &mut egui::Ui, model: &mut Model, actions: &mut Vec<Action
             let response = labelled_field(ui, "Passphrase", &mut form.passphrase, true);
             if !create && response.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter)) {
                 submit = true;
+            }
+            if !create && nothing_focused && form.passphrase.is_empty() {
+                response.request_focus();
             }
             if create {
                 let (score, hint) = strength(&form.passphrase, &form_name);

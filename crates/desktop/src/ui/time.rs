@@ -51,6 +51,32 @@ impl Clock {
         self.at(timestamp_ms).map(|time| time.date_naive())
     }
 
+    /// The date of `timestamp_ms` and the span of that day in ms since the
+    /// epoch `[start, end)`, so that callers walking sorted timestamps need
+    /// one date computation per day, not per message.
+    pub fn day_span(&self, timestamp_ms: u64) -> Option<(NaiveDate, u64, u64)> {
+        let date = self.day(timestamp_ms)?;
+        let start = self.midnight(date)?;
+        let end = self.midnight(date.succ_opt()?)?;
+        (start <= timestamp_ms && timestamp_ms < end).then_some((date, start, end))
+    }
+
+    /// The first millisecond of `date` in this clock's zone.
+    fn midnight(&self, date: NaiveDate) -> Option<u64> {
+        let naive = date.and_hms_opt(0, 0, 0)?;
+        let millis = match self {
+            Self::Local => Local
+                .from_local_datetime(&naive)
+                .earliest()?
+                .timestamp_millis(),
+            Self::Fixed { offset, .. } => offset
+                .from_local_datetime(&naive)
+                .earliest()?
+                .timestamp_millis(),
+        };
+        u64::try_from(millis).ok()
+    }
+
     /// Today's date.
     pub fn today(&self) -> NaiveDate {
         match self {

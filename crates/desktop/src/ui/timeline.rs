@@ -3,13 +3,15 @@
 //! context menu (reply, react, edit, delete), older pages loaded when
 //! scrolled to the top, and a button back to the newest.
 
-use egui::{Align, Color32, RichText};
+use std::collections::HashMap;
+
+use egui::{Color32, RichText};
 use node::api::{DeliveryState, MessageView};
 
 use super::icons;
 use super::time::{self, Clock};
 use crate::actions::Action;
-use crate::model::{Model, Selection};
+use crate::model::{Model, Selection, Timeline};
 
 /// Reactions offered in the context menu.
 pub use super::icons::QUICK_REACTIONS;
@@ -56,71 +58,89 @@ pub fn timeline(ui: &mut egui::Ui, model: &mut Model, actions: &mut Vec<Action>)
         ui.spinner();
         return;
     };
-    let mut at_top = false;
-    let output = egui::ScrollArea::vertical()
+    // Only the rows in view are laid out: a conversation of thousands of
+    // messages costs what a screenful does. Heights of rows seen before are
+    // remembered; others are estimated until they scroll into view.
+    let items = items(timeline, &model.clock);
+    let cache_id = egui::Id::new(("timeline-heights", &selection));
+    let mut cache: HeightCache =
+        ui.data_mut(|data| std::mem::take(data.get_temp_mut_or_default::<HeightCache>(cache_id)));
+    let width = ui.available_width();
+    if (cache.width - width).abs() > 0.5 {
+        cache.heights.clear();
+        cache.width = width;
+    }
+    let spacing = ui.spacing().item_spacing.y;
+    let mut tops = Vec::with_capacity(items.len() + 1);
+    let mut y = 0.0;
+    for item in &items {
+        tops.push(y);
+        let height = cache
+            .heights
+            .get(&item.key(timeline))
+            .copied()
+            .unwrap_or_else(|| item.estimated_height());
+        y += height + spacing;
+    }
+    tops.push(y);
+    let total = (y - spacing).max(0.0);
+    // Older messages were put in front of the ones we showed: keep the
+    // same messages in view.
+    let first_message = timeline
+        .messages
+        .first()
+        .map(|m| egui::Id::new(&m.message_id));
+    let mut area = egui::ScrollArea::vertical()
+        .id_salt(("timeline", &selection))
         .auto_shrink([false, false])
-        .stick_to_bottom(true)
-        .show(ui, |ui| {
-            if timeline.more_older {
-                ui.vertical_centered(|ui| {
-                    if timeline.loading {
-                        ui.spinner();
-                    } else if ui.small_button("Load older messages").clicked() {
-                        actions.push(Action::LoadOlder);
-                    }
-                });
-            } else if timeline.loaded {
-                ui.vertical_centered(|ui| {
-                    ui.label(
-                        RichText::new("This is the beginning of the conversation.")
-                            .small()
-                            .weak(),
-                    );
-                });
-            }
-            let today = model.clock.today();
-            let mut last_day = None;
-            let mut last_author: Option<&str> = None;
-            for message in &timeline.messages {
-                let day = model.clock.day(message.timestamp_ms);
-                if day != last_day {
-                    if let Some(day) = day {
-                        ui.vertical_centered(|ui| {
-                            ui.label(RichText::new(time::day_label(day, today)).small().strong());
-                        });
-                    }
-                    last_day = day;
-                    last_author = None;
-                }
-                let continued = last_author == Some(message.author.as_str());
-                let row = Row {
-                    continued,
-                    moderator: moderator && in_channel,
-                    in_channel,
-                    clock: &model.clock,
-                    all: &timeline.messages,
-                };
-                message_row(ui, message, &row, actions);
-                last_author = Some(message.author.as_str());
-            }
-            for (_, text) in &timeline.pending {
-                ui.horizontal_wrapped(|ui| {
-                    ui.label(RichText::new(text).weak());
-                    ui.label(RichText::new(icons::SENDING).weak())
-                        .on_hover_text("Sending…");
-                });
-            }
-            if scroll_to_bottom {
-                ui.scroll_to_cursor(Some(Align::BOTTOM));
+        .stick_to_bottom(true);
+    if scroll_to_bottom {
+        area = area.vertical_scroll_offset(total);
+    } else if cache.first_message.is_some() && cache.first_message != first_message {
+        let old_first = items.iter().position(|item| {
+            matches!(item, Item::Message { index, .. }
+                if Some(egui::Id::new(&timeline.messages[*index].message_id)) == cache.first_message)
+        });
+        if let Some(position) = old_first {
+            area = area.vertical_scroll_offset(cache.offset + tops[position]);
+        }
+    }
+    cache.first_message = first_message;
+    let row_flags = (moderator && in_channel, in_channel);
+    let output = area.show_viewport(ui, |ui, viewport| {
+        ui.set_height(total);
+        let first = tops
+            .partition_point(|top| *top <= viewport.min.y)
+            .saturating_sub(1)
+            .min(items.len());
+        let last = tops
+            .partition_point(|top| *top < viewport.max.y)
+            .min(items.len());
+        let top = ui.max_rect().top() + tops.get(first).copied().unwrap_or(0.0);
+        let rect =
+            egui::Rect::from_x_y_ranges(ui.max_rect().x_range(), top..=ui.max_rect().bottom());
+        ui.scope_builder(egui::UiBuilder::new().max_rect(rect), |ui| {
+            for item in &items[first..last] {
+                let before = ui.cursor().top();
+                draw_item(ui, item, timeline, &model.clock, row_flags, actions);
+                let height = ui.cursor().top() - before - spacing;
+                cache.heights.insert(item.key(timeline), height.max(0.0));
             }
         });
-    if output.state.offset.y <= 1.0 && output.content_size.y > output.inner_rect.height() {
-        at_top = true;
-    }
+    });
+    cache.offset = output.state.offset.y;
+    ui.data_mut(|data| data.insert_temp(cache_id, cache));
+    let at_top = output.state.offset.y <= 1.0 && output.content_size.y > output.inner_rect.height();
     if at_top && timeline.more_older && !timeline.loading {
         actions.push(Action::LoadOlder);
     }
     let max_offset = (output.content_size.y - output.inner_rect.height()).max(0.0);
+    if scroll_to_bottom && max_offset - output.state.offset.y > 1.0 {
+        // The offset was clamped to last frame's (smaller) content, or
+        // estimated heights were measured: go on next frame.
+        model.scroll_to_bottom = true;
+        ui.ctx().request_repaint();
+    }
     let far_from_bottom = max_offset - output.state.offset.y > 200.0;
     if far_from_bottom {
         let area = output.inner_rect;
@@ -135,6 +155,157 @@ pub fn timeline(ui: &mut egui::Ui, model: &mut Model, actions: &mut Vec<Action>)
                     model.scroll_to_bottom = true;
                 }
             });
+    }
+}
+
+/// One row of the timeline.
+#[derive(Clone, Copy, Debug)]
+enum Item {
+    /// "Load older messages" or "the beginning of the conversation".
+    Top,
+    /// A day separator.
+    Day(chrono::NaiveDate),
+    /// A message; `continued` when the previous one has the same author.
+    Message { index: usize, continued: bool },
+    /// One of our sends not yet acknowledged.
+    Pending(usize),
+}
+
+/// What a remembered height belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum ItemKey {
+    Top,
+    Day(chrono::NaiveDate),
+    Message(egui::Id, bool),
+    Pending(usize),
+}
+
+impl Item {
+    /// A guess for rows not drawn yet (one line of text, plus the author
+    /// line when there is one).
+    fn estimated_height(&self) -> f32 {
+        match self {
+            Self::Top | Self::Day(_) => 18.0,
+            Self::Message {
+                continued: true, ..
+            }
+            | Self::Pending(_) => 20.0,
+            Self::Message {
+                continued: false, ..
+            } => 42.0,
+        }
+    }
+
+    fn key(&self, timeline: &Timeline) -> ItemKey {
+        match *self {
+            Self::Top => ItemKey::Top,
+            Self::Day(date) => ItemKey::Day(date),
+            Self::Message { index, continued } => ItemKey::Message(
+                egui::Id::new(&timeline.messages[index].message_id),
+                continued,
+            ),
+            Self::Pending(index) => ItemKey::Pending(index),
+        }
+    }
+}
+
+/// Row heights measured at one width, and where the view was (kept in
+/// egui's memory per conversation; UI state, not view model).
+#[derive(Clone, Debug, Default)]
+struct HeightCache {
+    /// The width the heights were measured at.
+    width: f32,
+    /// Measured heights (without item spacing).
+    heights: HashMap<ItemKey, f32>,
+    /// The first message last frame (to notice a page put in front).
+    first_message: Option<egui::Id>,
+    /// The scroll offset last frame.
+    offset: f32,
+}
+
+/// The rows of a timeline, in order.
+fn items(timeline: &Timeline, clock: &Clock) -> Vec<Item> {
+    let mut items = Vec::with_capacity(timeline.messages.len() + timeline.pending.len() + 8);
+    if timeline.more_older || timeline.loaded {
+        items.push(Item::Top);
+    }
+    let mut day: Option<(chrono::NaiveDate, u64, u64)> = None;
+    let mut last_author: Option<&str> = None;
+    for (index, message) in timeline.messages.iter().enumerate() {
+        let same_day =
+            day.is_some_and(|(_, start, end)| (start..end).contains(&message.timestamp_ms));
+        if !same_day {
+            let span = clock.day_span(message.timestamp_ms);
+            if let Some((date, _, _)) = span
+                && day.map(|(d, _, _)| d) != Some(date)
+            {
+                items.push(Item::Day(date));
+                last_author = None;
+            }
+            day = span;
+        }
+        let continued = last_author == Some(message.author.as_str());
+        items.push(Item::Message { index, continued });
+        last_author = Some(message.author.as_str());
+    }
+    items.extend((0..timeline.pending.len()).map(Item::Pending));
+    items
+}
+
+fn draw_item(
+    ui: &mut egui::Ui,
+    item: &Item,
+    timeline: &Timeline,
+    clock: &Clock,
+    (moderator, in_channel): (bool, bool),
+    actions: &mut Vec<Action>,
+) {
+    match *item {
+        Item::Top => {
+            ui.vertical_centered(|ui| {
+                if timeline.more_older {
+                    if timeline.loading {
+                        ui.spinner();
+                    } else if ui.small_button("Load older messages").clicked() {
+                        actions.push(Action::LoadOlder);
+                    }
+                } else {
+                    ui.label(
+                        RichText::new("This is the beginning of the conversation.")
+                            .small()
+                            .weak(),
+                    );
+                }
+            });
+        }
+        Item::Day(date) => {
+            ui.vertical_centered(|ui| {
+                ui.label(
+                    RichText::new(time::day_label(date, clock.today()))
+                        .small()
+                        .strong(),
+                );
+            });
+        }
+        Item::Message { index, continued } => {
+            let row = Row {
+                continued,
+                moderator,
+                in_channel,
+                clock,
+                all: &timeline.messages,
+            };
+            message_row(ui, &timeline.messages[index], &row, actions);
+        }
+        Item::Pending(index) => {
+            if let Some((_, text)) = timeline.pending.get(index) {
+                ui.horizontal_wrapped(|ui| {
+                    ui.label(RichText::new(text).weak());
+                    ui.label(RichText::new(icons::SENDING).weak())
+                        .on_hover_text("Sending…");
+                });
+            }
+        }
     }
 }
 
