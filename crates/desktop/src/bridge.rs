@@ -272,11 +272,17 @@ async fn start_node(
             .await
             .map_err(|err| NodeError::internal(format!("identity task: {err}")))??;
     let mut config = config.clone();
-    if display_name.is_some() {
-        config.display_name = display_name;
-    }
+    config.display_name = chosen_display_name(&config, display_name);
     let (handle, events) = Node::start(identity, config).await?;
     Ok((lock, handle, events))
+}
+
+/// The name we go by: the one just chosen at onboarding, else the one in
+/// the settings, else the one `palaver-node init --name` recorded.
+fn chosen_display_name(config: &NodeConfig, created: Option<String>) -> Option<String> {
+    created
+        .or_else(|| config.display_name.clone())
+        .or_else(|| node::headless::identity::recorded_display_name(&config.data_dir))
 }
 
 /// Creates or unlocks the identity (Argon2id runs here, off the UI thread).
@@ -304,6 +310,12 @@ fn unlock_or_create(
                 vault,
                 KdfParams::DEFAULT,
             )?;
+            // Recorded as `palaver-node init --name` does, so a headless
+            // node on this directory goes by the same name.
+            let path = data_dir.join(node::headless::identity::DISPLAY_NAME_FILE);
+            if let Err(err) = std::fs::write(&path, format!("{display_name}\n")) {
+                tracing::warn!(%err, "cannot record the display name");
+            }
             Ok((identity, Some(display_name)))
         }
         StartRequest::Unlock { passphrase } => {
@@ -329,5 +341,24 @@ mod tests {
         assert!(err.message.contains("already running"), "{}", err.message);
         drop(first);
         DataDirLock::acquire(dir.path()).unwrap();
+    }
+
+    #[test]
+    fn the_display_name_comes_from_onboarding_settings_or_the_cli() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = NodeConfig::new(dir.path(), net_overlay::OverlayConfig::memory());
+        assert_eq!(chosen_display_name(&config, None), None);
+        std::fs::write(
+            dir.path().join(node::headless::identity::DISPLAY_NAME_FILE),
+            "ada\n",
+        )
+        .unwrap();
+        assert_eq!(chosen_display_name(&config, None).as_deref(), Some("ada"));
+        config.display_name = Some("bea".into());
+        assert_eq!(chosen_display_name(&config, None).as_deref(), Some("bea"));
+        assert_eq!(
+            chosen_display_name(&config, Some("cy".into())).as_deref(),
+            Some("cy")
+        );
     }
 }

@@ -12,7 +12,10 @@ fn main() {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-                tracing_subscriber::EnvFilter::new("warn,node=info,net_overlay=info,desktop=info")
+                tracing_subscriber::EnvFilter::new(format!(
+                    "warn,node=info,net_overlay=info,desktop=info,{}",
+                    node::headless::logging::QUIET_BY_DEFAULT
+                ))
             }),
         )
         .with_writer(std::io::stderr)

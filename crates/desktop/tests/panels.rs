@@ -101,6 +101,27 @@ fn the_timeline_shows_edits_deletions_reactions_and_delivery() {
 }
 
 #[test]
+fn the_composer_has_the_keyboard_when_a_channel_opens() {
+    let mut harness = harness(ready_model());
+    harness.run();
+    // No click: typing goes straight into the message field.
+    harness
+        .input_mut()
+        .events
+        .push(egui::Event::Text("straight in".into()));
+    harness.run();
+    harness.key_press(egui::Key::Enter);
+    harness.run();
+    assert_eq!(
+        harness.state().1,
+        vec![Action::Send {
+            text: "straight in".into(),
+            reply_to: None
+        }]
+    );
+}
+
+#[test]
 fn enter_sends_and_shift_enter_adds_a_line() {
     let mut harness = harness(ready_model());
     harness.run();
@@ -204,6 +225,35 @@ fn create_server_dialog() {
             name: "Chess Club".into(),
             description: String::new(),
             public: true
+        }]
+    );
+}
+
+#[test]
+fn a_dialog_takes_the_keyboard_at_once_and_enter_submits() {
+    let mut model = ready_model();
+    model.dialog = Some(Dialog::CreateServer {
+        name: String::new(),
+        description: String::new(),
+        public: false,
+        error: None,
+    });
+    let mut harness = harness(model);
+    harness.run();
+    // No click first: the name field has the keyboard when the dialog opens.
+    harness
+        .input_mut()
+        .events
+        .push(egui::Event::Text("Chess Club".into()));
+    harness.run();
+    harness.key_press(egui::Key::Enter);
+    harness.run();
+    assert_eq!(
+        harness.state().1,
+        vec![Action::CreateServer {
+            name: "Chess Club".into(),
+            description: String::new(),
+            public: false
         }]
     );
 }

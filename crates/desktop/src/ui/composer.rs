@@ -64,6 +64,17 @@ pub fn composer(ui: &mut egui::Ui, model: &mut Model, actions: &mut Vec<Action>)
             .desired_width(ui.available_width() - 80.0)
             .return_key(KeyboardShortcut::new(Modifiers::SHIFT, Key::Enter));
         let response = ui.add(field).labelled_by(label.id);
+        // Type at once: the composer takes the keyboard when a conversation
+        // opens and when an edit or a reply starts (once each, so a click
+        // elsewhere is respected; never from under a dialog).
+        let occasion = egui::Id::new((&model.selected, &editing, &replying));
+        let key = egui::Id::new("palaver-composer-focused-for");
+        if model.dialog.is_none()
+            && ui.data(|data| data.get_temp::<egui::Id>(key)) != Some(occasion)
+        {
+            response.request_focus();
+            ui.data_mut(|data| data.insert_temp(key, occasion));
+        }
         if response.has_focus() {
             let (enter, up) = ui.input(|i| {
                 (

@@ -11,6 +11,7 @@ use crate::model::{Dialog, Model};
 /// Draws the open dialog as a modal window.
 pub fn dialog(ctx: &egui::Context, model: &mut Model, actions: &mut Vec<Action>) {
     let Some(mut dialog) = model.dialog.take() else {
+        ctx.data_mut(|data| data.remove::<egui::Id>(autofocus_key()));
         return;
     };
     let mut close = false;
@@ -24,13 +25,15 @@ pub fn dialog(ctx: &egui::Context, model: &mut Model, actions: &mut Vec<Action>)
                 error,
             } => {
                 ui.heading("Create a server");
-                labelled_field(ui, "Server name", name, false);
-                labelled_field(ui, "Description", description, false);
+                let first = labelled_field(ui, "Server name", name, false);
+                autofocus(ui, &first);
+                let second = labelled_field(ui, "Description", description, false);
                 ui.checkbox(public, "Public: listed in the directory, anyone may join and read");
                 error_line(ui, error.as_ref());
+                let entered = submitted(ui, &first) || submitted(ui, &second);
                 ui.horizontal(|ui| {
                     let valid = !name.trim().is_empty() && name.chars().count() <= 100;
-                    if ui.add_enabled(valid, egui::Button::new("Create")).clicked() {
+                    if ui.add_enabled(valid, egui::Button::new("Create")).clicked() || valid && entered {
                         actions.push(Action::CreateServer {
                             name: name.trim().to_owned(),
                             description: description.trim().to_owned(),
@@ -44,11 +47,13 @@ pub fn dialog(ctx: &egui::Context, model: &mut Model, actions: &mut Vec<Action>)
             }
             Dialog::CreateChannel { server, name, error } => {
                 ui.heading("New channel");
-                labelled_field(ui, "Channel name", name, false);
+                let field = labelled_field(ui, "Channel name", name, false);
+                autofocus(ui, &field);
                 error_line(ui, error.as_ref());
+                let entered = submitted(ui, &field);
                 ui.horizontal(|ui| {
                     let valid = !name.trim().is_empty() && name.chars().count() <= 64;
-                    if ui.add_enabled(valid, egui::Button::new("Create channel")).clicked() {
+                    if ui.add_enabled(valid, egui::Button::new("Create channel")).clicked() || valid && entered {
                         actions.push(Action::CreateChannel {
                             server: server.clone(),
                             name: name.trim().trim_start_matches('#').to_owned(),
@@ -66,10 +71,13 @@ pub fn dialog(ctx: &egui::Context, model: &mut Model, actions: &mut Vec<Action>)
                 error,
             } => {
                 ui.heading("Rename channel");
-                labelled_field(ui, "Channel name", name, false);
+                let field = labelled_field(ui, "Channel name", name, false);
+                autofocus(ui, &field);
                 error_line(ui, error.as_ref());
+                let entered = submitted(ui, &field);
                 ui.horizontal(|ui| {
-                    if ui.button("Rename").clicked() {
+                    let valid = !name.trim().is_empty() && name.chars().count() <= 64;
+                    if ui.add_enabled(valid, egui::Button::new("Rename")).clicked() || valid && entered {
                         actions.push(Action::RenameChannel {
                             server: server.clone(),
                             channel: channel.clone(),
@@ -118,12 +126,14 @@ pub fn dialog(ctx: &egui::Context, model: &mut Model, actions: &mut Vec<Action>)
                 ui.heading("Join a server");
                 ui.label("Paste the invite code you were given (palaver://invite/…).");
                 let label = ui.label("Invite code");
-                ui.add(
-                    egui::TextEdit::multiline(code)
-                        .desired_rows(4)
-                        .desired_width(f32::INFINITY),
-                )
-                .labelled_by(label.id);
+                let field = ui
+                    .add(
+                        egui::TextEdit::multiline(code)
+                            .desired_rows(4)
+                            .desired_width(f32::INFINITY),
+                    )
+                    .labelled_by(label.id);
+                autofocus(ui, &field);
                 error_line(ui, error.as_ref());
                 ui.horizontal(|ui| {
                     if *busy {
@@ -146,7 +156,8 @@ pub fn dialog(ctx: &egui::Context, model: &mut Model, actions: &mut Vec<Action>)
                 error,
             } => {
                 ui.heading("Public servers");
-                labelled_field(ui, "Filter", filter, false);
+                let field = labelled_field(ui, "Filter", filter, false);
+                autofocus(ui, &field);
                 error_line(ui, error.as_ref());
                 if *loading {
                     ui.horizontal(|ui| {
@@ -391,4 +402,24 @@ fn qr_code(ui: &mut egui::Ui, text: &str) {
             );
         }
     }
+}
+
+/// Where the dialog remembers the field it gave the keyboard to.
+fn autofocus_key() -> egui::Id {
+    egui::Id::new("palaver-dialog-autofocus")
+}
+
+/// Gives `field` the keyboard when its dialog opens, once, so typing starts
+/// at once (later clicks elsewhere are respected).
+fn autofocus(ui: &egui::Ui, field: &egui::Response) {
+    let key = autofocus_key();
+    if ui.data(|data| data.get_temp::<egui::Id>(key)) != Some(field.id) {
+        field.request_focus();
+        ui.data_mut(|data| data.insert_temp(key, field.id));
+    }
+}
+
+/// Enter pressed in a single-line `field`.
+fn submitted(ui: &egui::Ui, field: &egui::Response) -> bool {
+    field.lost_focus() && ui.input(|input| input.key_pressed(egui::Key::Enter))
 }

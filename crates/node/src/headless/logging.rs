@@ -21,12 +21,18 @@ pub enum LogFormat {
     Json,
 }
 
+/// Targets whose warnings are noise for an operator: Kademlia warns "Failed
+/// to trigger bootstrap: No known peers" half a second after a node with no
+/// peers yet starts listening (an automatic bootstrap this version of
+/// libp2p-kad does not let us turn off). `RUST_LOG` overrides it.
+pub const QUIET_BY_DEFAULT: &str = "libp2p_kad=error";
+
 /// Installs the global `tracing` subscriber: standard error, `format`, the
 /// level from `RUST_LOG` or else `default_level`. Calling it twice is
 /// harmless (the second call changes nothing).
 pub fn init(format: LogFormat, default_level: &str) {
-    let filter =
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new(format!("{default_level},{QUIET_BY_DEFAULT}")));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
