@@ -422,11 +422,20 @@ impl SyncTask {
         let mut logs = digest.logs;
         // The control log first: it decides what the rest may contain.
         logs.sort_by_key(|log| Some(log.log) != self.control_log);
+        // Whether the peer holds exactly what we hold: only then must our
+        // states agree (a peer behind or ahead of us differs rightly).
+        let mut identical = self.ledger.logs_in_space(&self.space).is_ok_and(|ours| {
+            ours.iter()
+                .all(|log| logs.iter().any(|remote| remote.log == *log))
+        });
         for remote in logs {
             let ours = self
                 .ledger
                 .digest(&remote.log)
                 .map_err(|err| (fetched, err.into()))?;
+            if ours.digest != remote.digest {
+                identical = false;
+            }
             if ours.digest == remote.digest {
                 // The peer holds exactly what we hold of this log.
                 if let Ok(Some(head)) = self.ledger.head(&remote.log, &self.me) {
@@ -442,7 +451,7 @@ impl SyncTask {
                 break;
             }
         }
-        Ok((digest.state_hash, fetched))
+        Ok((digest.state_hash.filter(|_| identical), fetched))
     }
 
     async fn sync_log(&self, log: LogId, already: u64) -> Result<u64, NodeError> {

@@ -1,0 +1,94 @@
+//! `palaver-sim`: runs a scenario and writes its report.
+// A command-line program: its report goes to standard output, errors to
+// standard error.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use simulations::{Scenario, report, run};
+
+#[derive(Parser)]
+#[command(
+    name = "palaver-sim",
+    version,
+    about = "Palaver's churn simulation harness"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Runs a scenario and writes result.json, report.md and SVG plots.
+    Run {
+        /// The scenario file (TOML), e.g. simulations/scenarios/smoke.toml.
+        scenario: PathBuf,
+        /// Where to write the results.
+        #[arg(long)]
+        out: PathBuf,
+        /// Exit with status 1 when a threshold of the scenario fails.
+        #[arg(long)]
+        check: bool,
+        /// Replace the scenario's seed.
+        #[arg(long)]
+        seed: Option<u64>,
+    },
+}
+
+fn main() -> ExitCode {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("error")),
+        )
+        .with_writer(std::io::stderr)
+        .try_init();
+    let Cli {
+        command:
+            Command::Run {
+                scenario,
+                out,
+                check,
+                seed,
+            },
+    } = Cli::parse();
+    let mut scenario = match Scenario::load(&scenario) {
+        Ok(scenario) => scenario,
+        Err(err) => {
+            eprintln!("palaver-sim: {err}");
+            return ExitCode::from(2);
+        }
+    };
+    if let Some(seed) = seed {
+        scenario.seed = seed;
+    }
+    let work = match tempfile::Builder::new().prefix("palaver-sim-").tempdir() {
+        Ok(work) => work,
+        Err(err) => {
+            eprintln!("palaver-sim: cannot create a working directory: {err}");
+            return ExitCode::from(2);
+        }
+    };
+    let progress = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let result = match run(&scenario, work.path(), progress) {
+        Ok(result) => result,
+        Err(err) => {
+            eprintln!("palaver-sim: {err}");
+            return ExitCode::from(2);
+        }
+    };
+    if let Err(err) = report::write(&result, &out) {
+        eprintln!("palaver-sim: {err}");
+        return ExitCode::from(2);
+    }
+    println!("{}", report::markdown(&result));
+    println!("results in {}", out.display());
+    if check && !result.passed() {
+        eprintln!("palaver-sim: a threshold failed");
+        return ExitCode::from(1);
+    }
+    ExitCode::SUCCESS
+}

@@ -1,0 +1,233 @@
+//! Writing a run's results: `result.json`, `report.md` and SVG plots.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use plotters::prelude::*;
+
+use crate::cluster::SimError;
+use crate::run::RunResult;
+
+/// Writes `result.json`, `report.md`, `latency_cdf.svg` and
+/// `delivery_over_time.svg` into `out`.
+pub fn write(result: &RunResult, out: &Path) -> Result<(), SimError> {
+    let fail = |path: &Path, message: String| SimError::Output {
+        path: path.display().to_string(),
+        message,
+    };
+    std::fs::create_dir_all(out).map_err(|err| fail(out, err.to_string()))?;
+    let json = out.join("result.json");
+    let text = serde_json::to_string_pretty(result).map_err(|err| fail(&json, err.to_string()))?;
+    std::fs::write(&json, text).map_err(|err| fail(&json, err.to_string()))?;
+    let cdf = out.join("latency_cdf.svg");
+    latency_cdf(result, &cdf).map_err(|err| fail(&cdf, err))?;
+    let over_time = out.join("delivery_over_time.svg");
+    delivery_over_time(result, &over_time).map_err(|err| fail(&over_time, err))?;
+    let report = out.join("report.md");
+    std::fs::write(&report, markdown(result)).map_err(|err| fail(&report, err.to_string()))?;
+    Ok(())
+}
+
+/// The Markdown report.
+pub fn markdown(result: &RunResult) -> String {
+    let s = &result.summary;
+    let sc = &result.scenario;
+    let mut md = String::new();
+    let _ = writeln!(md, "# Simulation `{}`\n", sc.name);
+    if !sc.description.is_empty() {
+        let _ = writeln!(md, "{}\n", sc.description);
+    }
+    let _ = writeln!(
+        md,
+        "{} members + {} bootstrap node(s); links {} ms ± {} ms, loss {}, {}; \
+         {} senders at {}/s for {} s, {} channel(s); seed {}.\n",
+        sc.members,
+        sc.bootstrap_nodes,
+        sc.link.latency_ms,
+        sc.link.jitter_ms,
+        sc.link.loss,
+        if sc.link.bandwidth_kbps == 0 {
+            "unlimited bandwidth".to_owned()
+        } else {
+            format!("{} kbit/s", sc.link.bandwidth_kbps)
+        },
+        sc.traffic.senders,
+        sc.traffic.rate_per_s,
+        sc.duration_s,
+        sc.traffic.channels,
+        sc.seed,
+    );
+    let _ = writeln!(md, "| metric | value |\n|---|---|");
+    let _ = writeln!(
+        md,
+        "| set-up (start, create, all join) | {:.1} s |",
+        result.setup_s
+    );
+    let _ = writeln!(
+        md,
+        "| messages sent / acknowledged | {} / {} |",
+        s.messages_sent, s.messages_acked
+    );
+    let _ = writeln!(
+        md,
+        "| delivered within {} ms (members online throughout) | {:.4} ({} of {}) |",
+        sc.deadline_ms, s.deadline_delivery, s.deadline_deliveries[0], s.deadline_deliveries[1]
+    );
+    let _ = writeln!(
+        md,
+        "| delivered by the end (members online at the end) | {:.4} ({} of {}) |",
+        s.eventual_delivery, s.eventual_deliveries[0], s.eventual_deliveries[1]
+    );
+    let _ = writeln!(
+        md,
+        "| … of which members that were down at some point | {:.4} ({} of {}) |",
+        s.returning_delivery, s.returning_deliveries[0], s.returning_deliveries[1]
+    );
+    let _ = writeln!(
+        md,
+        "| latency p50 / p90 / p99 / max | {:.0} / {:.0} / {:.0} / {:.0} ms |",
+        s.latency_ms.p50, s.latency_ms.p90, s.latency_ms.p99, s.latency_ms.max
+    );
+    let _ = writeln!(
+        md,
+        "| … in link delays | {:.1} / {:.1} / {:.1} / {:.1} |",
+        s.latency_link_delays.p50,
+        s.latency_link_delays.p90,
+        s.latency_link_delays.p99,
+        s.latency_link_delays.max
+    );
+    let _ = writeln!(
+        md,
+        "| convergence after the last disturbance | {} |",
+        result
+            .convergence_s
+            .map_or_else(|| "not reached".to_owned(), |c| format!("{c:.2} s"))
+    );
+    let _ = writeln!(
+        md,
+        "| link bytes per message per node | {:.0} B |",
+        result.bytes_per_message_per_node
+    );
+    let _ = writeln!(
+        md,
+        "| app-level duplicate receipts | {} |",
+        s.app_duplicates
+    );
+    let _ = writeln!(
+        md,
+        "| peak memory per node (process peak ÷ nodes) | {:.1} MiB |",
+        result.peak_memory_per_node_mb
+    );
+    if s.events_lagged > 0 {
+        let _ = writeln!(
+            md,
+            "| harness events missed (lagged streams) | {} |",
+            s.events_lagged
+        );
+    }
+    if !result.checks.is_empty() {
+        let _ = writeln!(
+            md,
+            "\n## Thresholds\n\n| check | result | measured |\n|---|---|---|"
+        );
+        for check in &result.checks {
+            let _ = writeln!(
+                md,
+                "| {} | {} | {} |",
+                check.what,
+                if check.passed { "pass" } else { "FAIL" },
+                check.detail
+            );
+        }
+    }
+    if !s.churn_events.is_empty() {
+        let _ = writeln!(md, "\n## Churn\n");
+        for (at, what) in &s.churn_events {
+            let _ = writeln!(md, "- {at:.1} s: {what}");
+        }
+    }
+    let _ = writeln!(
+        md,
+        "\n![latency CDF](latency_cdf.svg)\n\n![delivery over time](delivery_over_time.svg)"
+    );
+    md
+}
+
+fn latency_cdf(result: &RunResult, path: &Path) -> Result<(), String> {
+    let latencies = &result.summary.latencies_ms;
+    let root = SVGBackend::new(path, (640, 400)).into_drawing_area();
+    root.fill(&WHITE).map_err(|err| err.to_string())?;
+    let max = latencies.last().copied().unwrap_or(1.0).max(1.0);
+    let mut chart = ChartBuilder::on(&root)
+        .caption(
+            format!("{}: latency CDF (send → shown)", result.scenario.name),
+            ("sans-serif", 18),
+        )
+        .margin(12)
+        .x_label_area_size(36)
+        .y_label_area_size(48)
+        .build_cartesian_2d(0f64..max * 1.05, 0f64..1f64)
+        .map_err(|err| err.to_string())?;
+    chart
+        .configure_mesh()
+        .x_desc("latency (ms)")
+        .y_desc("fraction of deliveries")
+        .draw()
+        .map_err(|err| err.to_string())?;
+    let n = latencies.len().max(1) as f64;
+    chart
+        .draw_series(LineSeries::new(
+            latencies
+                .iter()
+                .enumerate()
+                .map(|(i, ms)| (*ms, (i + 1) as f64 / n)),
+            &BLUE,
+        ))
+        .map_err(|err| err.to_string())?;
+    root.present().map_err(|err| err.to_string())
+}
+
+fn delivery_over_time(result: &RunResult, path: &Path) -> Result<(), String> {
+    let points = &result.summary.delivery_over_time;
+    let root = SVGBackend::new(path, (640, 400)).into_drawing_area();
+    root.fill(&WHITE).map_err(|err| err.to_string())?;
+    let end = result.scenario.duration_s.max(1.0);
+    let low = points
+        .iter()
+        .map(|(_, ratio)| *ratio)
+        .fold(1.0f64, f64::min)
+        .min(0.9);
+    let mut chart = ChartBuilder::on(&root)
+        .caption(
+            format!(
+                "{}: delivered within {} ms, by send second",
+                result.scenario.name, result.scenario.deadline_ms
+            ),
+            ("sans-serif", 18),
+        )
+        .margin(12)
+        .x_label_area_size(36)
+        .y_label_area_size(48)
+        .build_cartesian_2d(0f64..end, (low - 0.02)..1.01f64)
+        .map_err(|err| err.to_string())?;
+    chart
+        .configure_mesh()
+        .x_desc("seconds into the run (red: churn events)")
+        .y_desc("delivery ratio")
+        .draw()
+        .map_err(|err| err.to_string())?;
+    for (at, _) in &result.summary.churn_events {
+        chart
+            .draw_series(LineSeries::new([(*at, low - 0.02), (*at, 1.01)], &RED))
+            .map_err(|err| err.to_string())?;
+    }
+    chart
+        .draw_series(LineSeries::new(
+            points
+                .iter()
+                .map(|(second, ratio)| (*second as f64 + 0.5, *ratio)),
+            &BLUE,
+        ))
+        .map_err(|err| err.to_string())?;
+    root.present().map_err(|err| err.to_string())
+}

@@ -1,0 +1,529 @@
+//! Running a scenario: set up the server, play the traffic and churn
+//! schedule in real time, drain, measure.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use indicatif::{ProgressBar, ProgressStyle};
+use net_overlay::Multiaddr;
+use node::NodeTimers;
+use node::api::{Request, Response};
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+use rand::{RngExt, SeedableRng};
+use serde::{Deserialize, Serialize};
+
+use crate::cluster::{SimError, SimNode};
+use crate::link::LinkNet;
+use crate::metrics::{Recorder, Summary, SummaryInput, message_text};
+use crate::scenario::{ChurnAction, ChurnEvent, Scenario};
+
+/// How many members join at once during set-up.
+const JOIN_BATCH: usize = 8;
+
+/// Everything a run produced.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RunResult {
+    /// The scenario as run.
+    pub scenario: Scenario,
+    /// Set-up time: nodes started, server created, every member joined.
+    pub setup_s: f64,
+    /// Delivery and latency.
+    pub summary: Summary,
+    /// Seconds from the last churn event (or the end of the traffic, if
+    /// later) until every live member held the same entries and state;
+    /// None if that never happened before the drain ended.
+    pub convergence_s: Option<f64>,
+    /// Bytes the links carried per acknowledged message and per node.
+    pub bytes_per_message_per_node: f64,
+    /// Peak resident memory of the whole process divided by the nodes.
+    pub peak_memory_per_node_mb: f64,
+    /// Threshold checks: (what, passed, detail).
+    pub checks: Vec<Check>,
+}
+
+/// One threshold check.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Check {
+    /// What is checked.
+    pub what: String,
+    /// Whether it held.
+    pub passed: bool,
+    /// Measured against required.
+    pub detail: String,
+}
+
+impl RunResult {
+    /// Whether every threshold held.
+    pub fn passed(&self) -> bool {
+        self.checks.iter().all(|check| check.passed)
+    }
+}
+
+/// What happens at a moment of the schedule.
+enum Step {
+    Send {
+        sender: u32,
+        channel: u32,
+        size: usize,
+    },
+    Churn(ChurnEvent),
+    Return(u32),
+}
+
+/// Runs `scenario` with its nodes' data under `work`.
+pub fn run(
+    scenario: &Scenario,
+    work: &std::path::Path,
+    progress: bool,
+) -> Result<RunResult, SimError> {
+    let recorder = Arc::new(Recorder::default());
+    let net = LinkNet::new(scenario.link.clone(), scenario.seed);
+    let timers = NodeTimers::fast();
+    let bootstraps = scenario.bootstrap_nodes;
+    // Link-model index: bootstrap nodes first, then members.
+    let mut boot: Vec<SimNode> = (0..bootstraps)
+        .map(|i| SimNode::new(i, format!("boot-{i}"), work, true))
+        .collect();
+    let mut members: Vec<SimNode> = (0..scenario.members)
+        .map(|m| SimNode::new(bootstraps + m, format!("member-{m}"), work, false))
+        .collect();
+
+    let setup_started = Instant::now();
+    let mut boot_addrs: Vec<Multiaddr> = Vec::new();
+    for node in &mut boot {
+        node.start(&net, boot_addrs.clone(), &timers, &recorder, None)?;
+        boot_addrs.extend(node.addr.clone());
+    }
+    let server = set_up_server(
+        scenario,
+        &net,
+        &timers,
+        &recorder,
+        &mut members,
+        &boot_addrs,
+    )?;
+    let setup_s = setup_started.elapsed().as_secs_f64();
+
+    // The schedule: Poisson sends per sender, churn events.
+    let mut rng = StdRng::seed_from_u64(scenario.seed);
+    let mut schedule: Vec<(f64, Step)> = Vec::new();
+    for sender in 0..scenario.traffic.senders {
+        let mut at = 0.0;
+        loop {
+            let u: f64 = rng.random_range(f64::MIN_POSITIVE..1.0);
+            at += -u.ln() / scenario.traffic.rate_per_s;
+            if at >= scenario.duration_s {
+                break;
+            }
+            let [min, max] = scenario.traffic.size;
+            schedule.push((
+                at,
+                Step::Send {
+                    sender,
+                    channel: rng.random_range(0..scenario.traffic.channels),
+                    size: rng.random_range(min..=max),
+                },
+            ));
+        }
+    }
+    for (at, event) in scenario.churn_schedule() {
+        schedule.push((at, Step::Churn(event)));
+    }
+    schedule.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let mut schedule: std::collections::VecDeque<(f64, Step)> = schedule.into();
+
+    let total = scenario.duration_s + scenario.drain_s;
+    let bar = if progress {
+        let bar = ProgressBar::new((total * 10.0) as u64);
+        if let Ok(style) = ProgressStyle::with_template(
+            "{spinner} {msg} [{elapsed_precise}] {wide_bar} {percent}%",
+        ) {
+            bar.set_style(style);
+        }
+        bar.set_message(scenario.name.clone());
+        bar
+    } else {
+        ProgressBar::hidden()
+    };
+
+    let start = Instant::now();
+    let mut next_id = 0u64;
+    let mut last_disturbance = 0.0f64;
+    let mut returns: BTreeMap<u64, Vec<u32>> = BTreeMap::new();
+    let mut converged_at: Option<f64> = None;
+    let mut last_convergence_check = Instant::now();
+    let end_of_drain = start + Duration::from_secs_f64(total);
+    loop {
+        let now_s = start.elapsed().as_secs_f64();
+        bar.set_position((now_s * 10.0) as u64);
+        // Members whose downtime is over come back.
+        while let Some((&at_ms, _)) = returns.first_key_value() {
+            if at_ms as f64 / 1e3 > now_s {
+                break;
+            }
+            if let Some((_, list)) = returns.pop_first() {
+                for member in list {
+                    schedule.push_front((now_s, Step::Return(member)));
+                }
+            }
+        }
+        match schedule.front() {
+            Some((at, _)) if *at <= now_s => {
+                let Some((at, step)) = schedule.pop_front() else {
+                    continue;
+                };
+                match step {
+                    Step::Send {
+                        sender,
+                        channel,
+                        size,
+                    } => {
+                        next_id += 1;
+                        send(
+                            &members[sender as usize],
+                            sender,
+                            next_id,
+                            &server,
+                            channel,
+                            size,
+                            &recorder,
+                        );
+                    }
+                    Step::Churn(event) => {
+                        last_disturbance = last_disturbance.max(at);
+                        converged_at = None;
+                        churn(
+                            &event,
+                            at,
+                            &net,
+                            &mut members,
+                            &recorder,
+                            &mut rng,
+                            &mut returns,
+                        );
+                    }
+                    Step::Return(member) => {
+                        last_disturbance = last_disturbance.max(at);
+                        converged_at = None;
+                        let node = &mut members[member as usize];
+                        node.start(&net, boot_addrs.clone(), &timers, &recorder, Some(member))?;
+                        recorder.up(member, Instant::now());
+                        recorder.event(Instant::now(), format!("member-{member} back"));
+                    }
+                }
+                continue;
+            }
+            _ => {}
+        }
+        let traffic_over = now_s >= scenario.duration_s;
+        if traffic_over
+            && converged_at.is_none()
+            && returns.is_empty()
+            && schedule.is_empty()
+            && last_convergence_check.elapsed() >= Duration::from_millis(250)
+        {
+            last_convergence_check = Instant::now();
+            let online: Vec<u32> = (0..scenario.members)
+                .filter(|m| members[*m as usize].is_up())
+                .collect();
+            if converged(&members, &server) && recorder.all_delivered_to(&online) {
+                converged_at = Some(start.elapsed().as_secs_f64());
+            }
+        }
+        if Instant::now() >= end_of_drain || converged_at.is_some() {
+            break;
+        }
+        let wait = schedule
+            .front()
+            .map_or(0.05, |(at, _)| (at - now_s).clamp(0.0, 0.05));
+        std::thread::sleep(Duration::from_secs_f64(wait));
+    }
+    let end = Instant::now();
+    bar.finish_and_clear();
+
+    let summary = recorder.summarize(&SummaryInput {
+        start,
+        end,
+        members: scenario.members,
+        deadline_ms: scenario.deadline_ms,
+        link_delay_ms: scenario.link.latency_ms,
+    });
+    let convergence_s = converged_at.map(|at| at - last_disturbance.max(scenario.duration_s));
+    let nodes = f64::from(scenario.members + bootstraps);
+    let bytes_per_message_per_node = if summary.messages_acked > 0 {
+        net.bytes_carried() as f64 / summary.messages_acked as f64 / nodes
+    } else {
+        0.0
+    };
+    let peak_memory_per_node_mb = peak_rss_mb() / nodes;
+    for node in members.iter_mut().chain(boot.iter_mut()) {
+        node.leave();
+    }
+    let checks = check(scenario, &summary, convergence_s);
+    Ok(RunResult {
+        scenario: scenario.clone(),
+        setup_s,
+        summary,
+        convergence_s,
+        bytes_per_message_per_node,
+        peak_memory_per_node_mb,
+        checks,
+    })
+}
+
+/// Starts the members; the first creates the server, its channels and an
+/// invite; the others join with it.
+fn set_up_server(
+    scenario: &Scenario,
+    net: &LinkNet,
+    timers: &NodeTimers,
+    recorder: &Arc<Recorder>,
+    members: &mut [SimNode],
+    boot_addrs: &[Multiaddr],
+) -> Result<String, SimError> {
+    let setup = |step: &str, message: String| SimError::Setup {
+        step: step.to_owned(),
+        message,
+    };
+    let owner = &mut members[0];
+    owner.start(net, boot_addrs.to_vec(), timers, recorder, Some(0))?;
+    let server = match owner.request(Request::CreateServer {
+        name: scenario.name.clone(),
+        description: scenario.description.clone(),
+        public: false,
+    }) {
+        Ok(Response::Server(detail)) => detail.server.server_id,
+        other => return Err(setup("create the server", format!("{other:?}"))),
+    };
+    owner
+        .request(Request::SetBootstrapPeers {
+            server: server.clone(),
+            peers: boot_addrs.iter().map(ToString::to_string).collect(),
+        })
+        .map_err(|err| setup("set the bootstrap peers", err))?;
+    for channel in 1..scenario.traffic.channels {
+        owner
+            .request(Request::CreateChannel {
+                server: server.clone(),
+                name: channel_name(channel),
+                topic: String::new(),
+            })
+            .map_err(|err| setup("create a channel", err))?;
+    }
+    let invite = match owner.request(Request::CreateInvite {
+        server: server.clone(),
+        expires_in_ms: None,
+        max_uses: None,
+    }) {
+        Ok(Response::Invite(invite)) => invite.invite,
+        other => return Err(setup("create an invite", format!("{other:?}"))),
+    };
+    for batch in (1..members.len()).collect::<Vec<_>>().chunks(JOIN_BATCH) {
+        let (done_tx, done_rx) = std::sync::mpsc::channel();
+        for &index in batch {
+            let member = u32::try_from(index).unwrap_or(u32::MAX);
+            let node = &mut members[index];
+            node.start(net, boot_addrs.to_vec(), timers, recorder, Some(member))?;
+            let Some(handle) = node.handle().cloned() else {
+                continue;
+            };
+            let (invite, done_tx) = (invite.clone(), done_tx.clone());
+            node.spawn(async move {
+                let result = handle.request(Request::Join { invite }).await;
+                let _ = done_tx.send((member, result.map(|_| ()).map_err(|err| err.message)));
+            });
+        }
+        drop(done_tx);
+        for (member, result) in done_rx.iter() {
+            result.map_err(|err| setup(&format!("member-{member} joins"), err))?;
+        }
+    }
+    // Everyone sees everyone before the traffic starts.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let expected = members.len();
+    while !members.iter().all(|node| {
+        matches!(
+            node.request(Request::ServerInfo { server: server.clone() }),
+            Ok(Response::Server(detail)) if detail.members.len() == expected
+        )
+    }) {
+        if Instant::now() > deadline {
+            return Err(setup(
+                "wait for the members",
+                "not every member sees every other".into(),
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Ok(server)
+}
+
+fn channel_name(channel: u32) -> String {
+    if channel == 0 {
+        "general".to_owned()
+    } else {
+        format!("channel-{channel}")
+    }
+}
+
+fn send(
+    node: &SimNode,
+    sender: u32,
+    id: u64,
+    server: &str,
+    channel: u32,
+    size: usize,
+    recorder: &Arc<Recorder>,
+) {
+    let Some(handle) = node.handle().cloned() else {
+        return;
+    };
+    recorder.sending(id, sender, Instant::now());
+    let recorder = recorder.clone();
+    let request = Request::Send {
+        server: server.to_owned(),
+        channel: channel_name(channel),
+        text: message_text(id, size),
+        client_txn_id: None,
+        reply_to: None,
+    };
+    node.spawn(async move {
+        if let Ok(Response::Sent(_)) = handle.request(request).await {
+            recorder.acked(id, Instant::now());
+        }
+    });
+}
+
+fn churn(
+    event: &ChurnEvent,
+    at: f64,
+    net: &LinkNet,
+    members: &mut [SimNode],
+    recorder: &Arc<Recorder>,
+    rng: &mut StdRng,
+    returns: &mut BTreeMap<u64, Vec<u32>>,
+) {
+    let now = Instant::now();
+    if event.action == ChurnAction::Heal {
+        net.heal();
+        recorder.event(now, "heal".into());
+        return;
+    }
+    // Never the owner (member 0): it holds the invite and the roles.
+    let mut online: Vec<u32> = (1..members.len() as u32)
+        .filter(|m| members[*m as usize].is_up())
+        .collect();
+    online.shuffle(rng);
+    let count = match (event.count, event.fraction) {
+        (Some(count), _) => count as usize,
+        (None, Some(fraction)) => ((online.len() + 1) as f64 * fraction).round() as usize,
+        (None, None) => 0,
+    }
+    .min(online.len());
+    let chosen: Vec<u32> = online.into_iter().take(count).collect();
+    match event.action {
+        ChurnAction::Crash | ChurnAction::Leave => {
+            for member in &chosen {
+                let node = &mut members[*member as usize];
+                if event.action == ChurnAction::Crash {
+                    node.crash();
+                } else {
+                    node.leave();
+                }
+                recorder.down(*member, Instant::now());
+                if let Some(down) = event.down_s {
+                    let back = ((at + down) * 1e3) as u64;
+                    returns.entry(back).or_default().push(*member);
+                }
+            }
+            let verb = if event.action == ChurnAction::Crash {
+                "crash"
+            } else {
+                "leave"
+            };
+            recorder.event(now, format!("{verb} {}", chosen.len()));
+        }
+        ChurnAction::Partition => {
+            let side: HashMap<u32, u32> = chosen
+                .iter()
+                .map(|member| (members[*member as usize].index, 1))
+                .collect();
+            net.split(side);
+            recorder.event(now, format!("partition {}", chosen.len()));
+        }
+        ChurnAction::Heal => {}
+    }
+}
+
+/// Whether every live member holds the same entries and state of `server`.
+fn converged(members: &[SimNode], server: &str) -> bool {
+    let mut seen: Option<(u64, String)> = None;
+    for node in members.iter().filter(|node| node.is_up()) {
+        let Ok(Response::Status(status)) = node.request(Request::Status) else {
+            return false;
+        };
+        let Some(view) = status.servers.iter().find(|s| s.server_id == server) else {
+            return false;
+        };
+        let mine = (view.entries, view.state_hash.clone());
+        match &seen {
+            None => seen = Some(mine),
+            Some(first) if *first == mine => {}
+            Some(_) => return false,
+        }
+    }
+    true
+}
+
+fn check(scenario: &Scenario, summary: &Summary, convergence_s: Option<f64>) -> Vec<Check> {
+    let mut checks = Vec::new();
+    let thresholds = &scenario.thresholds;
+    if let Some(least) = thresholds.eventual_delivery {
+        checks.push(Check {
+            what: "eventual delivery".into(),
+            passed: summary.eventual_delivery >= least,
+            detail: format!("{:.4} (need ≥ {least})", summary.eventual_delivery),
+        });
+    }
+    if let Some(least) = thresholds.deadline_delivery {
+        checks.push(Check {
+            what: "delivery within the deadline".into(),
+            passed: summary.deadline_delivery >= least,
+            detail: format!("{:.4} (need ≥ {least})", summary.deadline_delivery),
+        });
+    }
+    if thresholds.converged {
+        checks.push(Check {
+            what: "convergence".into(),
+            passed: convergence_s.is_some(),
+            detail: convergence_s.map_or_else(
+                || "not reached before the drain ended".into(),
+                |s| format!("{s:.2} s after the last disturbance"),
+            ),
+        });
+    }
+    if summary.messages_acked == 0 {
+        checks.push(Check {
+            what: "traffic".into(),
+            passed: false,
+            detail: "no message was acknowledged".into(),
+        });
+    }
+    checks
+}
+
+/// Peak resident memory of this process (Linux), MiB.
+fn peak_rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find(|line| line.starts_with("VmHWM:"))
+                .and_then(|line| line.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<f64>().ok())
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
+}

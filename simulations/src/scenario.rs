@@ -1,0 +1,272 @@
+//! Scenarios: what a run simulates, read from a TOML file.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::link::LinkParams;
+
+/// One simulation: topology, links, traffic, churn and the thresholds a
+/// CI run asserts.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    /// Short name (used in reports).
+    pub name: String,
+    /// What it shows.
+    #[serde(default)]
+    pub description: String,
+    /// Seeds the link model, the traffic and the churn schedule.
+    pub seed: u64,
+    /// Members of the server, the owner included.
+    pub members: u32,
+    /// Bootstrap nodes that relay and replicate (not members).
+    #[serde(default = "one")]
+    pub bootstrap_nodes: u32,
+    /// Length of the traffic phase, seconds.
+    pub duration_s: f64,
+    /// After the traffic: time allowed for eventual delivery and
+    /// convergence, seconds.
+    pub drain_s: f64,
+    /// A message counts as delivered in time when it arrives within this.
+    pub deadline_ms: u64,
+    /// Every link's properties.
+    pub link: LinkParams,
+    /// Who sends what.
+    pub traffic: Traffic,
+    /// Churn events, in any order.
+    #[serde(default)]
+    pub churn: Vec<ChurnEvent>,
+    /// What a CI run asserts.
+    #[serde(default)]
+    pub thresholds: Thresholds,
+}
+
+fn one() -> u32 {
+    1
+}
+
+/// The traffic model.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Traffic {
+    /// How many members send (the first ones after the owner).
+    pub senders: u32,
+    /// Poisson rate of each sender, messages per second.
+    pub rate_per_s: f64,
+    /// Message sizes, uniform in `[min, max]` characters.
+    pub size: [usize; 2],
+    /// Channels the messages spread over (`general` and more).
+    #[serde(default = "one")]
+    pub channels: u32,
+}
+
+/// What a churn event does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ChurnAction {
+    /// Nodes stop without shutting down (their runtime is dropped).
+    Crash,
+    /// Nodes shut down gracefully.
+    Leave,
+    /// The network splits: the chosen nodes on one side, the rest on the
+    /// other.
+    Partition,
+    /// The network heals.
+    Heal,
+}
+
+/// A churn event (repeated every `every_s` until `until_s` when set).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChurnEvent {
+    /// When, seconds into the traffic phase.
+    pub at_s: f64,
+    /// What.
+    pub action: ChurnAction,
+    /// How many members (never the owner), as a count…
+    #[serde(default)]
+    pub count: Option<u32>,
+    /// …or as a fraction of the members online.
+    #[serde(default)]
+    pub fraction: Option<f64>,
+    /// Crashed or departed members come back after this long (same keys,
+    /// same data directory); never when absent.
+    #[serde(default)]
+    pub down_s: Option<f64>,
+    /// Repeat period, seconds.
+    #[serde(default)]
+    pub every_s: Option<f64>,
+    /// Last repetition no later than this, seconds (default: the end of
+    /// the traffic phase).
+    #[serde(default)]
+    pub until_s: Option<f64>,
+}
+
+/// Thresholds a run is checked against (`palaver-sim run --check`, CI).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Thresholds {
+    /// Least eventual delivery ratio to members online at the end.
+    #[serde(default)]
+    pub eventual_delivery: Option<f64>,
+    /// Least delivery ratio within the deadline to members online
+    /// throughout.
+    #[serde(default)]
+    pub deadline_delivery: Option<f64>,
+    /// All live members must converge before the run ends.
+    #[serde(default)]
+    pub converged: bool,
+}
+
+/// A scenario that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ScenarioError {
+    /// The file cannot be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not a valid scenario.
+    #[error("{path} is not a valid scenario: {message}")]
+    Invalid {
+        /// The file.
+        path: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+impl Scenario {
+    /// Reads and checks a scenario file.
+    pub fn load(path: &Path) -> Result<Self, ScenarioError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Self::parse(&text).map_err(|message| ScenarioError::Invalid {
+            path: path.display().to_string(),
+            message,
+        })
+    }
+
+    /// Parses and checks a scenario.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let scenario: Self = toml::from_str(text).map_err(|err| err.to_string())?;
+        scenario.validate()?;
+        Ok(scenario)
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        if self.members < 2 || self.members > 2_000 {
+            return Err("members must be between 2 and 2000".into());
+        }
+        if self.bootstrap_nodes == 0 || self.bootstrap_nodes > 16 {
+            return Err("bootstrap_nodes must be between 1 and 16".into());
+        }
+        if !(self.duration_s > 0.0 && self.duration_s <= 86_400.0) {
+            return Err("duration_s must be positive and at most a day".into());
+        }
+        if !(self.drain_s >= 0.0 && self.drain_s <= 3_600.0) {
+            return Err("drain_s must be between 0 and 3600".into());
+        }
+        self.link.validate()?;
+        let traffic = &self.traffic;
+        if traffic.senders == 0 || traffic.senders > self.members {
+            return Err("traffic.senders must be between 1 and members".into());
+        }
+        if !(traffic.rate_per_s > 0.0 && traffic.rate_per_s <= 1_000.0) {
+            return Err("traffic.rate_per_s must be positive and at most 1000".into());
+        }
+        let [min, max] = traffic.size;
+        if min == 0 || min > max || max > 4_000 {
+            return Err("traffic.size must be [min, max] with 1 ≤ min ≤ max ≤ 4000".into());
+        }
+        if traffic.channels == 0 || traffic.channels > 32 {
+            return Err("traffic.channels must be between 1 and 32".into());
+        }
+        for event in &self.churn {
+            if !(event.at_s >= 0.0 && event.at_s <= self.duration_s) {
+                return Err("churn.at_s must be within the traffic phase".into());
+            }
+            if let Some(fraction) = event.fraction
+                && !(fraction > 0.0 && fraction < 1.0)
+            {
+                return Err("churn.fraction must be between 0 and 1".into());
+            }
+            if event.every_s.is_some_and(|every| every < 0.1) {
+                return Err("churn.every_s must be at least 0.1".into());
+            }
+            let needs_nodes = !matches!(event.action, ChurnAction::Heal);
+            if needs_nodes && event.count.is_none() && event.fraction.is_none() {
+                return Err("churn events other than heal need count or fraction".into());
+            }
+        }
+        Ok(())
+    }
+
+    /// The churn events in time order, repetitions expanded.
+    pub fn churn_schedule(&self) -> Vec<(f64, ChurnEvent)> {
+        let mut out = Vec::new();
+        for event in &self.churn {
+            let until = event
+                .until_s
+                .unwrap_or(self.duration_s)
+                .min(self.duration_s);
+            let mut at = event.at_s;
+            loop {
+                out.push((at, event.clone()));
+                match event.every_s {
+                    Some(every) if at + every <= until => at += every,
+                    _ => break,
+                }
+            }
+        }
+        out.sort_by(|a, b| a.0.total_cmp(&b.0));
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SMOKE: &str = include_str!("../scenarios/smoke.toml");
+
+    #[test]
+    fn the_shipped_scenarios_parse() {
+        for entry in std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios")).unwrap() {
+            let path = entry.unwrap().path();
+            Scenario::load(&path).unwrap_or_else(|err| panic!("{err}"));
+        }
+        assert_eq!(Scenario::parse(SMOKE).unwrap().name, "smoke");
+    }
+
+    #[test]
+    fn bad_scenarios_are_explained() {
+        let bad = SMOKE.replace("members = ", "members = 1 #");
+        assert!(Scenario::parse(&bad).unwrap_err().contains("members"));
+        let unknown = format!("{SMOKE}\nsurprise = 1\n");
+        assert!(Scenario::parse(&unknown).unwrap_err().contains("surprise"));
+    }
+
+    #[test]
+    fn repeated_churn_expands_in_order() {
+        let mut scenario = Scenario::parse(SMOKE).unwrap();
+        scenario.duration_s = 10.0;
+        scenario.churn = vec![ChurnEvent {
+            at_s: 1.0,
+            action: ChurnAction::Crash,
+            count: Some(1),
+            fraction: None,
+            down_s: Some(2.0),
+            every_s: Some(3.0),
+            until_s: None,
+        }];
+        let times: Vec<f64> = scenario.churn_schedule().iter().map(|e| e.0).collect();
+        assert_eq!(times, vec![1.0, 4.0, 7.0, 10.0]);
+    }
+}

@@ -1,0 +1,33 @@
+//! The smoke scenario, as CI runs it: real nodes over the simulated
+//! network, a crash and a leave that both return; every acknowledged
+//! message reaches every member online at the end, and all converge.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use simulations::{Scenario, report, run};
+
+#[test]
+fn the_smoke_scenario_meets_its_thresholds() {
+    let scenario = Scenario::load(std::path::Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/scenarios/smoke.toml"
+    )))
+    .unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let result = run(&scenario, work.path(), false).unwrap();
+    let out = tempfile::tempdir().unwrap();
+    report::write(&result, out.path()).unwrap();
+    for file in [
+        "result.json",
+        "report.md",
+        "latency_cdf.svg",
+        "delivery_over_time.svg",
+    ] {
+        assert!(out.path().join(file).exists(), "{file} missing");
+    }
+    let summary = &result.summary;
+    assert!(summary.messages_acked > 40, "{summary:?}");
+    assert!(result.passed(), "{}", report::markdown(&result));
+    // The churn happened and the returning members caught up.
+    assert_eq!(summary.churn_events.len(), 4, "{:?}", summary.churn_events);
+    assert!(summary.returning_deliveries[1] > 0);
+}
