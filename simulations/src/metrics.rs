@@ -205,6 +205,27 @@ impl Recorder {
                 }
             }
         }
+        // Catch-up: how long after the last disturbance everything sent
+        // before it had reached every member online at the end.
+        let catch_up_s = input.last_disturbance.map(|disturbed| {
+            let mut latest = disturbed;
+            let mut complete = true;
+            for (id, sent) in state.sent.iter().filter(|(_, sent)| sent.acked.is_some()) {
+                if sent.at > disturbed {
+                    continue;
+                }
+                for member in (0..input.members).filter(|m| *m != sent.sender) {
+                    if !online_at(member, input.end) {
+                        continue;
+                    }
+                    match state.received.get(&(*id, member)) {
+                        Some(at) => latest = latest.max(*at),
+                        None => complete = false,
+                    }
+                }
+            }
+            complete.then(|| latest.saturating_duration_since(disturbed).as_secs_f64())
+        });
         latencies_ms.sort_by(f64::total_cmp);
         let pick = |q: f64| -> f64 {
             if latencies_ms.is_empty() {
@@ -251,6 +272,7 @@ impl Recorder {
                 p99: pick(0.99) / link,
                 max: pick(1.0) / link,
             },
+            catch_up_s: catch_up_s.flatten(),
             app_duplicates: state.duplicates,
             events_lagged: self.lagged.load(Ordering::Relaxed),
             latencies_ms: latencies_ms.clone(),
@@ -272,6 +294,8 @@ pub struct SummaryInput {
     pub deadline_ms: u64,
     /// The mean one-way link delay.
     pub link_delay_ms: f64,
+    /// The last churn event, heal or return.
+    pub last_disturbance: Option<Instant>,
 }
 
 /// Latency percentiles.
@@ -312,6 +336,10 @@ pub struct Summary {
     pub latency_ms: Percentiles,
     /// The same in multiples of the mean one-way link delay.
     pub latency_link_delays: Percentiles,
+    /// Seconds from the last disturbance (churn event, heal, return) until
+    /// every message sent before it had reached every member online at
+    /// the end; None without disturbance or if some never arrived.
+    pub catch_up_s: Option<f64>,
     /// A message shown twice to the same member by its node (should be 0;
     /// gossip-level duplicates are not counted here).
     pub app_duplicates: u64,
@@ -361,12 +389,19 @@ mod tests {
             members: 3,
             deadline_ms: 5_000,
             link_delay_ms: 25.0,
+            last_disturbance: Some(start + Duration::from_secs(9)),
         });
         assert_eq!(summary.messages_acked, 1);
         assert_eq!(summary.deadline_deliveries, [1, 1]);
         assert_eq!(summary.eventual_deliveries, [2, 2]);
         assert_eq!(summary.returning_deliveries, [1, 1]);
         assert_eq!(summary.app_duplicates, 1);
+        // Member 2's receipt came right after it returned (the disturbance).
+        assert!(
+            summary.catch_up_s.is_some_and(|s| s < 1.0),
+            "{:?}",
+            summary.catch_up_s
+        );
         assert!(recorder.all_delivered_to(&[0, 1, 2]));
     }
 }

@@ -98,7 +98,13 @@ pub fn markdown(result: &RunResult) -> String {
     );
     let _ = writeln!(
         md,
-        "| convergence after the last disturbance | {} |",
+        "| catch-up after the last disturbance (all sent before it, everywhere) | {} |",
+        s.catch_up_s
+            .map_or_else(|| "—".to_owned(), |c| format!("{c:.2} s"))
+    );
+    let _ = writeln!(
+        md,
+        "| convergence after the traffic stopped | {} |",
         result
             .convergence_s
             .map_or_else(|| "not reached".to_owned(), |c| format!("{c:.2} s"))
@@ -165,12 +171,13 @@ fn latency_cdf(result: &RunResult, path: &Path) -> Result<(), String> {
         )
         .margin(12)
         .x_label_area_size(36)
-        .y_label_area_size(48)
-        .build_cartesian_2d(0f64..max * 1.05, 0f64..1f64)
+        .y_label_area_size(64)
+        .build_cartesian_2d((1f64..max * 1.5).log_scale(), 0f64..1f64)
         .map_err(|err| err.to_string())?;
     chart
         .configure_mesh()
-        .x_desc("latency (ms)")
+        .light_line_style(RGBColor(235, 235, 235))
+        .x_desc("latency (ms, log scale)")
         .y_desc("fraction of deliveries")
         .draw()
         .map_err(|err| err.to_string())?;
@@ -180,7 +187,7 @@ fn latency_cdf(result: &RunResult, path: &Path) -> Result<(), String> {
             latencies
                 .iter()
                 .enumerate()
-                .map(|(i, ms)| (*ms, (i + 1) as f64 / n)),
+                .map(|(i, ms)| (ms.max(1.0), (i + 1) as f64 / n)),
             &BLUE,
         ))
         .map_err(|err| err.to_string())?;
@@ -207,11 +214,12 @@ fn delivery_over_time(result: &RunResult, path: &Path) -> Result<(), String> {
         )
         .margin(12)
         .x_label_area_size(36)
-        .y_label_area_size(48)
+        .y_label_area_size(64)
         .build_cartesian_2d(0f64..end, (low - 0.02)..1.01f64)
         .map_err(|err| err.to_string())?;
     chart
         .configure_mesh()
+        .light_line_style(RGBColor(235, 235, 235))
         .x_desc("seconds into the run (red: churn events)")
         .y_desc("delivery ratio")
         .draw()

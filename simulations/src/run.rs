@@ -31,9 +31,10 @@ pub struct RunResult {
     pub setup_s: f64,
     /// Delivery and latency.
     pub summary: Summary,
-    /// Seconds from the last churn event (or the end of the traffic, if
-    /// later) until every live member held the same entries and state;
-    /// None if that never happened before the drain ended.
+    /// Seconds from the end of the traffic (or the last churn event, if
+    /// later) until every live member held the same entries and state and
+    /// every acknowledged message; None if that never happened before the
+    /// drain ended.
     pub convergence_s: Option<f64>,
     /// Bytes the links carried per acknowledged message and per node.
     pub bytes_per_message_per_node: f64,
@@ -151,6 +152,7 @@ pub fn run(
     let start = Instant::now();
     let mut next_id = 0u64;
     let mut last_disturbance = 0.0f64;
+    let mut disturbed_at: Option<Instant> = None;
     let mut returns: BTreeMap<u64, Vec<u32>> = BTreeMap::new();
     let mut converged_at: Option<f64> = None;
     let mut last_convergence_check = Instant::now();
@@ -193,6 +195,7 @@ pub fn run(
                     }
                     Step::Churn(event) => {
                         last_disturbance = last_disturbance.max(at);
+                        disturbed_at = Some(Instant::now());
                         converged_at = None;
                         churn(
                             &event,
@@ -206,6 +209,7 @@ pub fn run(
                     }
                     Step::Return(member) => {
                         last_disturbance = last_disturbance.max(at);
+                        disturbed_at = Some(Instant::now());
                         converged_at = None;
                         let node = &mut members[member as usize];
                         node.start(&net, boot_addrs.clone(), &timers, &recorder, Some(member))?;
@@ -249,6 +253,7 @@ pub fn run(
         members: scenario.members,
         deadline_ms: scenario.deadline_ms,
         link_delay_ms: scenario.link.latency_ms,
+        last_disturbance: disturbed_at,
     });
     let convergence_s = converged_at.map(|at| at - last_disturbance.max(scenario.duration_s));
     let nodes = f64::from(scenario.members + bootstraps);
@@ -500,7 +505,7 @@ fn check(scenario: &Scenario, summary: &Summary, convergence_s: Option<f64>) -> 
             passed: convergence_s.is_some(),
             detail: convergence_s.map_or_else(
                 || "not reached before the drain ended".into(),
-                |s| format!("{s:.2} s after the last disturbance"),
+                |s| format!("{s:.2} s after the traffic stopped"),
             ),
         });
     }
