@@ -35,6 +35,12 @@ enum Command {
         /// Replace the scenario's seed.
         #[arg(long)]
         seed: Option<u64>,
+        /// Where the nodes' data directories go (default: a new directory
+        /// in /dev/shm when it exists, so that a hundred sled databases
+        /// flushing do not make the disk the bottleneck; else the system's
+        /// temporary directory). Removed after the run.
+        #[arg(long)]
+        work_dir: Option<PathBuf>,
     },
 }
 
@@ -53,6 +59,7 @@ fn main() -> ExitCode {
                 out,
                 check,
                 seed,
+                work_dir,
             },
     } = Cli::parse();
     let mut scenario = match Scenario::load(&scenario) {
@@ -65,7 +72,18 @@ fn main() -> ExitCode {
     if let Some(seed) = seed {
         scenario.seed = seed;
     }
-    let work = match tempfile::Builder::new().prefix("palaver-sim-").tempdir() {
+    let parent = work_dir.unwrap_or_else(|| {
+        let shm = PathBuf::from("/dev/shm");
+        if shm.is_dir() {
+            shm
+        } else {
+            std::env::temp_dir()
+        }
+    });
+    let work = match tempfile::Builder::new()
+        .prefix("palaver-sim-")
+        .tempdir_in(&parent)
+    {
         Ok(work) => work,
         Err(err) => {
             eprintln!("palaver-sim: cannot create a working directory: {err}");

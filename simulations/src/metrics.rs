@@ -45,6 +45,8 @@ struct State {
     down: HashMap<u32, Vec<(Instant, Option<Instant>)>>,
     /// Churn events for the plots: (when, what).
     events: Vec<(Instant, String)>,
+    /// Failed sends by error code.
+    send_errors: std::collections::BTreeMap<String, u64>,
 }
 
 /// Collects sends, receipts and churn from every node's thread.
@@ -72,6 +74,11 @@ impl Recorder {
         if let Some(sent) = self.state.lock().sent.get_mut(&id) {
             sent.acked = Some(at);
         }
+    }
+
+    /// The sender's node refused or failed a send.
+    pub fn send_failed(&self, code: String) {
+        *self.state.lock().send_errors.entry(code).or_default() += 1;
     }
 
     /// A member's node showed a message.
@@ -273,6 +280,7 @@ impl Recorder {
                 max: pick(1.0) / link,
             },
             catch_up_s: catch_up_s.flatten(),
+            send_errors: state.send_errors.clone(),
             app_duplicates: state.duplicates,
             events_lagged: self.lagged.load(Ordering::Relaxed),
             latencies_ms: latencies_ms.clone(),
@@ -318,6 +326,9 @@ pub struct Summary {
     pub messages_sent: u64,
     /// Sends the sender's node acknowledged (the ones judged).
     pub messages_acked: u64,
+    /// Sends that failed, by error code (the rest of the unacknowledged
+    /// ones were still waiting when the run ended).
+    pub send_errors: std::collections::BTreeMap<String, u64>,
     /// Delivered within the deadline, to members online from the send
     /// until the deadline.
     pub deadline_delivery: f64,

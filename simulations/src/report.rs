@@ -40,7 +40,7 @@ pub fn markdown(result: &RunResult) -> String {
     let _ = writeln!(
         md,
         "{} members + {} bootstrap node(s); links {} ms ± {} ms, loss {}, {}; \
-         {} senders at {}/s for {} s, {} channel(s); seed {}.\n",
+         {} senders at {}/s for {} s, {} channel(s); {:?} timers; seed {}.\n",
         sc.members,
         sc.bootstrap_nodes,
         sc.link.latency_ms,
@@ -55,6 +55,7 @@ pub fn markdown(result: &RunResult) -> String {
         sc.traffic.rate_per_s,
         sc.duration_s,
         sc.traffic.channels,
+        sc.timers,
         sc.seed,
     );
     let _ = writeln!(md, "| metric | value |\n|---|---|");
@@ -68,6 +69,14 @@ pub fn markdown(result: &RunResult) -> String {
         "| messages sent / acknowledged | {} / {} |",
         s.messages_sent, s.messages_acked
     );
+    if !s.send_errors.is_empty() {
+        let errors: Vec<String> = s
+            .send_errors
+            .iter()
+            .map(|(code, n)| format!("{code} × {n}"))
+            .collect();
+        let _ = writeln!(md, "| failed sends | {} |", errors.join(", "));
+    }
     let _ = writeln!(
         md,
         "| delivered within {} ms (members online throughout) | {:.4} ({} of {}) |",

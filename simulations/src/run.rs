@@ -81,7 +81,7 @@ pub fn run(
 ) -> Result<RunResult, SimError> {
     let recorder = Arc::new(Recorder::default());
     let net = LinkNet::new(scenario.link.clone(), scenario.seed);
-    let timers = NodeTimers::fast();
+    let timers = scenario.timers.node_timers();
     let bootstraps = scenario.bootstrap_nodes;
     // Link-model index: bootstrap nodes first, then members.
     let mut boot: Vec<SimNode> = (0..bootstraps)
@@ -395,8 +395,10 @@ fn send(
         reply_to: None,
     };
     node.spawn(async move {
-        if let Ok(Response::Sent(_)) = handle.request(request).await {
-            recorder.acked(id, Instant::now());
+        match handle.request(request).await {
+            Ok(Response::Sent(_)) => recorder.acked(id, Instant::now()),
+            Ok(other) => recorder.send_failed(format!("unexpected answer {other:?}")),
+            Err(err) => recorder.send_failed(err.code),
         }
     });
 }

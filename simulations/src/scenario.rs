@@ -30,6 +30,9 @@ pub struct Scenario {
     pub drain_s: f64,
     /// A message counts as delivered in time when it arrives within this.
     pub deadline_ms: u64,
+    /// The nodes' protocol timers.
+    #[serde(default)]
+    pub timers: Timers,
     /// Every link's properties.
     pub link: LinkParams,
     /// Who sends what.
@@ -44,6 +47,27 @@ pub struct Scenario {
 
 fn one() -> u32 {
     1
+}
+
+/// Which protocol timers the nodes run with.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Timers {
+    /// The shipped defaults (sync every 30 s, outbox retry from 2 s).
+    #[default]
+    Default,
+    /// The test timers (sync every 2 s, outbox retry from 300 ms).
+    Fast,
+}
+
+impl Timers {
+    /// The node timers.
+    pub fn node_timers(self) -> node::NodeTimers {
+        match self {
+            Self::Default => node::NodeTimers::default(),
+            Self::Fast => node::NodeTimers::fast(),
+        }
+    }
 }
 
 /// The traffic model.
