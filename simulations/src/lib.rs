@@ -4,6 +4,7 @@
 //! writes `result.json`, `report.md` and SVG plots. See
 //! `docs/simulation.md`.
 
+pub mod baseline;
 pub mod cluster;
 pub mod link;
 pub mod metrics;

@@ -140,6 +140,44 @@ pub fn markdown(result: &RunResult) -> String {
             s.events_lagged
         );
     }
+    if let Some(base) = &result.baseline {
+        let ratio = |ours: f64, theirs: f64| {
+            if theirs > 0.0 {
+                format!("{:.2}×", ours / theirs)
+            } else {
+                "—".to_owned()
+            }
+        };
+        let _ = writeln!(
+            md,
+            "\n## Beside bare gossipsub (same members, links and traffic; no churn)\n\n\
+             | figure | Palaver | bare gossipsub | ratio |\n|---|---|---|---|"
+        );
+        let _ = writeln!(
+            md,
+            "| latency p50 | {:.0} ms | {:.0} ms | {} |",
+            s.latency_ms.p50,
+            base.latency_ms.p50,
+            ratio(s.latency_ms.p50, base.latency_ms.p50)
+        );
+        let _ = writeln!(
+            md,
+            "| latency p99 | {:.0} ms | {:.0} ms | {} |",
+            s.latency_ms.p99,
+            base.latency_ms.p99,
+            ratio(s.latency_ms.p99, base.latency_ms.p99)
+        );
+        let _ = writeln!(
+            md,
+            "| delivered within {} ms | {:.4} | {:.4} | |",
+            sc.deadline_ms, s.deadline_delivery, base.deadline_delivery
+        );
+        let _ = writeln!(
+            md,
+            "| delivered by the end | {:.4} | {:.4} | |",
+            s.eventual_delivery, base.eventual_delivery
+        );
+    }
     if !result.checks.is_empty() {
         let _ = writeln!(
             md,
@@ -153,6 +191,16 @@ pub fn markdown(result: &RunResult) -> String {
                 if check.passed { "pass" } else { "FAIL" },
                 check.detail
             );
+        }
+    }
+    if !result.divergence.is_empty() {
+        let _ = writeln!(
+            md,
+            "\n## Not converged: each live member at the end\n\n| member | entries | state hash |\n|---|---|---|"
+        );
+        for (name, entries, hash) in &result.divergence {
+            let short: String = hash.chars().take(16).collect();
+            let _ = writeln!(md, "| {name} | {entries} | {short} |");
         }
     }
     if !s.churn_events.is_empty() {

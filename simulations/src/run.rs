@@ -40,6 +40,11 @@ pub struct RunResult {
     pub bytes_per_message_per_node: f64,
     /// Peak resident memory of the whole process divided by the nodes.
     pub peak_memory_per_node_mb: f64,
+    /// When convergence was not reached: each live member's (entries,
+    /// state hash) at the end, to see who differs.
+    pub divergence: Vec<(String, u64, String)>,
+    /// The bare-gossipsub baseline of the same scenario, when asked for.
+    pub baseline: Option<crate::baseline::Baseline>,
     /// Threshold checks: (what, passed, detail).
     pub checks: Vec<Check>,
 }
@@ -263,10 +268,21 @@ pub fn run(
         0.0
     };
     let peak_memory_per_node_mb = peak_rss_mb() / nodes;
+    let divergence = if convergence_s.is_none() {
+        server_views(&members, &server)
+    } else {
+        Vec::new()
+    };
     for node in members.iter_mut().chain(boot.iter_mut()) {
         node.leave();
     }
     let checks = check(scenario, &summary, convergence_s);
+    let baseline = if scenario.baseline {
+        bar.println("running the bare-gossipsub baseline");
+        Some(crate::baseline::run(scenario)?)
+    } else {
+        None
+    };
     Ok(RunResult {
         scenario: scenario.clone(),
         setup_s,
@@ -274,6 +290,8 @@ pub fn run(
         convergence_s,
         bytes_per_message_per_node,
         peak_memory_per_node_mb,
+        divergence,
+        baseline,
         checks,
     })
 }
@@ -462,6 +480,24 @@ fn churn(
         }
         ChurnAction::Heal => {}
     }
+}
+
+/// Each live member's (entries, state hash) of `server`.
+fn server_views(members: &[SimNode], server: &str) -> Vec<(String, u64, String)> {
+    members
+        .iter()
+        .filter(|node| node.is_up())
+        .map(|node| match node.request(Request::Status) {
+            Ok(Response::Status(status)) => status
+                .servers
+                .iter()
+                .find(|s| s.server_id == server)
+                .map_or((node.name.clone(), 0, "no server".to_owned()), |view| {
+                    (node.name.clone(), view.entries, view.state_hash.clone())
+                }),
+            other => (node.name.clone(), 0, format!("{other:?}")),
+        })
+        .collect()
 }
 
 /// Whether every live member holds the same entries and state of `server`.

@@ -40,6 +40,10 @@ pub struct Scenario {
     /// Churn events, in any order.
     #[serde(default)]
     pub churn: Vec<ChurnEvent>,
+    /// Also run the bare-gossipsub baseline (same members, links and
+    /// traffic) and report our figures beside it.
+    #[serde(default)]
+    pub baseline: bool,
     /// What a CI run asserts.
     #[serde(default)]
     pub thresholds: Thresholds,

@@ -31,3 +31,25 @@ fn the_smoke_scenario_meets_its_thresholds() {
     assert_eq!(summary.churn_events.len(), 4, "{:?}", summary.churn_events);
     assert!(summary.returning_deliveries[1] > 0);
 }
+
+#[test]
+fn the_baseline_delivers_over_bare_gossipsub() {
+    let mut scenario = Scenario::load(std::path::Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/scenarios/smoke.toml"
+    )))
+    .unwrap();
+    scenario.members = 5;
+    scenario.duration_s = 3.0;
+    scenario.churn.clear();
+    let baseline = simulations::baseline::run(&scenario).unwrap();
+    assert!(baseline.messages > 5, "{baseline:?}");
+    assert!(
+        (baseline.eventual_delivery - 1.0).abs() < f64::EPSILON,
+        "{baseline:?}"
+    );
+    assert!(
+        baseline.latency_ms.p50 >= 20.0,
+        "the link delay applies: {baseline:?}"
+    );
+}
