@@ -59,6 +59,8 @@ pub struct SimNode {
     pub addr: Option<Multiaddr>,
     runtime: Option<tokio::runtime::Runtime>,
     handle: Option<NodeHandle>,
+    /// One metrics registry per start (gossipsub's counters among them).
+    registries: Vec<net_overlay::SharedRegistry>,
 }
 
 impl SimNode {
@@ -73,6 +75,7 @@ impl SimNode {
             addr: None,
             runtime: None,
             handle: None,
+            registries: Vec::new(),
         }
     }
 
@@ -119,6 +122,9 @@ impl SimNode {
         config.display_name = Some(self.name.clone());
         config.timers = timers.clone();
         config.event_capacity = 65_536;
+        let registry: net_overlay::SharedRegistry = Arc::default();
+        self.registries.push(registry.clone());
+        config.metrics = Some(registry);
         if self.replica {
             config.replica = ReplicaScope::All;
         }
@@ -161,6 +167,31 @@ impl SimNode {
         self.runtime = Some(runtime);
         self.handle = Some(handle);
         Ok(())
+    }
+
+    /// Gossip messages this node received over all its starts:
+    /// (all copies, first copies).
+    pub fn gossip_received(&self) -> (u64, u64) {
+        let mut all = 0u64;
+        let mut first = 0u64;
+        for registry in &self.registries {
+            let mut text = String::new();
+            if prometheus_client::encoding::text::encode(&mut text, &registry.lock()).is_err() {
+                continue;
+            }
+            for line in text.lines() {
+                let Some((name, value)) = line.rsplit_once(' ') else {
+                    continue;
+                };
+                let value = value.parse::<f64>().unwrap_or(0.0) as u64;
+                if name.starts_with("gossipsub_topic_msg_recv_counts_unfiltered_total") {
+                    all += value;
+                } else if name.starts_with("gossipsub_topic_msg_recv_counts_total") {
+                    first += value;
+                }
+            }
+        }
+        (all, first)
     }
 
     /// Drops the node without a shutdown: its tasks stop wherever they are.

@@ -125,6 +125,13 @@ pub fn markdown(result: &RunResult) -> String {
     );
     let _ = writeln!(
         md,
+        "| gossip duplicates per message (copies beyond the first, all nodes) | {} |",
+        result
+            .gossip_duplicates_per_message
+            .map_or_else(|| "—".to_owned(), |d| format!("{d:.2}"))
+    );
+    let _ = writeln!(
+        md,
         "| app-level duplicate receipts | {} |",
         s.app_duplicates
     );

@@ -40,6 +40,9 @@ pub struct RunResult {
     pub bytes_per_message_per_node: f64,
     /// Peak resident memory of the whole process divided by the nodes.
     pub peak_memory_per_node_mb: f64,
+    /// Gossip copies received beyond the first, per first copy, over all
+    /// nodes (gossipsub's own counters).
+    pub gossip_duplicates_per_message: Option<f64>,
     /// When convergence was not reached: each live member's (entries,
     /// state hash) at the end, to see who differs.
     pub divergence: Vec<(String, u64, String)>,
@@ -268,6 +271,13 @@ pub fn run(
         0.0
     };
     let peak_memory_per_node_mb = peak_rss_mb() / nodes;
+    let (all, first) = members
+        .iter()
+        .chain(boot.iter())
+        .map(SimNode::gossip_received)
+        .fold((0, 0), |(a, f), (na, nf)| (a + na, f + nf));
+    let gossip_duplicates_per_message =
+        (first > 0).then(|| all.saturating_sub(first) as f64 / first as f64);
     let divergence = if convergence_s.is_none() {
         server_views(&members, &server)
     } else {
@@ -290,6 +300,7 @@ pub fn run(
         convergence_s,
         bytes_per_message_per_node,
         peak_memory_per_node_mb,
+        gossip_duplicates_per_message,
         divergence,
         baseline,
         checks,

@@ -100,7 +100,15 @@ impl Behaviour {
             KadMode::Client => kad.set_mode(Some(kad::Mode::Client)),
         }
 
-        let gossipsub = crate::gossip::behaviour(&config.gossip)?;
+        let mut gossipsub = crate::gossip::behaviour(&config.gossip)?;
+        if let Some(registry) = &config.metrics {
+            // Per-topic counts, duplicates included and not: what the
+            // simulator and an operator's dashboards read gossip cost from.
+            gossipsub = gossipsub.with_metrics(
+                registry.lock().sub_registry_with_prefix("gossipsub"),
+                gossipsub::MetricsConfig::default(),
+            );
+        }
 
         let request_config = request_response::Config::default()
             .with_request_timeout(config.request_timeout)
