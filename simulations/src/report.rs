@@ -203,11 +203,11 @@ pub fn markdown(result: &RunResult) -> String {
     if !result.divergence.is_empty() {
         let _ = writeln!(
             md,
-            "\n## Not converged: each live member at the end\n\n| member | entries | state hash |\n|---|---|---|"
+            "\n## Not converged: each live member at the end\n\n| member | entries | held back | state hash |\n|---|---|---|---|"
         );
-        for (name, entries, hash) in &result.divergence {
+        for (name, entries, held, hash) in &result.divergence {
             let short: String = hash.chars().take(16).collect();
-            let _ = writeln!(md, "| {name} | {entries} | {short} |");
+            let _ = writeln!(md, "| {name} | {entries} | {held} | {short} |");
         }
     }
     if !s.churn_events.is_empty() {

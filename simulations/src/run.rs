@@ -43,9 +43,10 @@ pub struct RunResult {
     /// Gossip copies received beyond the first, per first copy, over all
     /// nodes (gossipsub's own counters).
     pub gossip_duplicates_per_message: Option<f64>,
-    /// When convergence was not reached: each live member's (entries,
-    /// state hash) at the end, to see who differs.
-    pub divergence: Vec<(String, u64, String)>,
+    /// When convergence was not reached: each live member's (name,
+    /// entries, entries held back waiting for others, state hash) at the
+    /// end, to see who differs.
+    pub divergence: Vec<(String, u64, usize, String)>,
     /// The bare-gossipsub baseline of the same scenario, when asked for.
     pub baseline: Option<crate::baseline::Baseline>,
     /// Threshold checks: (what, passed, detail).
@@ -494,7 +495,7 @@ fn churn(
 }
 
 /// Each live member's (entries, state hash) of `server`.
-fn server_views(members: &[SimNode], server: &str) -> Vec<(String, u64, String)> {
+fn server_views(members: &[SimNode], server: &str) -> Vec<(String, u64, usize, String)> {
     members
         .iter()
         .filter(|node| node.is_up())
@@ -503,10 +504,15 @@ fn server_views(members: &[SimNode], server: &str) -> Vec<(String, u64, String)>
                 .servers
                 .iter()
                 .find(|s| s.server_id == server)
-                .map_or((node.name.clone(), 0, "no server".to_owned()), |view| {
-                    (node.name.clone(), view.entries, view.state_hash.clone())
+                .map_or((node.name.clone(), 0, 0, "no server".to_owned()), |view| {
+                    (
+                        node.name.clone(),
+                        view.entries,
+                        view.pending,
+                        view.state_hash.clone(),
+                    )
                 }),
-            other => (node.name.clone(), 0, format!("{other:?}")),
+            other => (node.name.clone(), 0, 0, format!("{other:?}")),
         })
         .collect()
 }
