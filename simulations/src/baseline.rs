@@ -17,9 +17,9 @@ use libp2p::gossipsub::{self, IdentTopic, MessageAuthenticity, ValidationMode};
 use libp2p::swarm::SwarmEvent;
 use libp2p::{Multiaddr, Swarm};
 use net_overlay::TransportConfig;
+use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand::seq::IndexedRandom;
-use rand::{RngExt, SeedableRng};
 use tokio::sync::mpsc;
 
 use crate::cluster::SimError;
@@ -173,34 +173,19 @@ pub fn run(scenario: &Scenario) -> Result<Baseline, SimError> {
     // Let the meshes form (a few heartbeats).
     std::thread::sleep(Duration::from_secs(5));
 
-    // The same Poisson schedule as the real run (same seed and draws).
-    let mut rng = StdRng::seed_from_u64(scenario.seed);
-    let mut sends: Vec<(f64, u32, usize)> = Vec::new();
-    for sender in 0..scenario.traffic.senders {
-        let mut at = 0.0;
-        loop {
-            let u: f64 = rng.random_range(f64::MIN_POSITIVE..1.0);
-            at += -u.ln() / scenario.traffic.rate_per_s;
-            if at >= scenario.duration_s {
-                break;
-            }
-            let [min, max] = scenario.traffic.size;
-            let _channel = rng.random_range(0..scenario.traffic.channels);
-            sends.push((at, sender, rng.random_range(min..=max)));
-        }
-    }
-    sends.sort_by(|a, b| a.0.total_cmp(&b.0));
+    // The same sends as the real run (same seed, same draws).
+    let sends = scenario.send_schedule(&mut StdRng::seed_from_u64(scenario.seed));
     let start = Instant::now();
-    for (id, (at, sender, size)) in sends.iter().enumerate() {
-        let due = start + Duration::from_secs_f64(*at);
+    for (id, send) in sends.iter().enumerate() {
+        let due = start + Duration::from_secs_f64(send.at_s);
         std::thread::sleep(due.saturating_duration_since(Instant::now()));
         let id = id as u64 + 1;
         let now = Instant::now();
-        recorder.sending(id, *sender, now);
+        recorder.sending(id, send.sender, now);
         recorder.acked(id, now);
-        let _ = members[*sender as usize]
+        let _ = members[send.sender as usize]
             .publish
-            .try_send(message_text(id, *size).into_bytes());
+            .try_send(message_text(id, send.size).into_bytes());
     }
     let drain = Duration::from_secs_f64(scenario.drain_s.min(30.0));
     let all: Vec<u32> = (0..scenario.members).collect();

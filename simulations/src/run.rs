@@ -9,9 +9,9 @@ use indicatif::{ProgressBar, ProgressStyle};
 use net_overlay::Multiaddr;
 use node::NodeTimers;
 use node::api::{Request, Response};
+use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
-use rand::{RngExt, SeedableRng};
 use serde::{Deserialize, Serialize};
 
 use crate::cluster::{SimError, SimNode};
@@ -118,26 +118,20 @@ pub fn run(
 
     // The schedule: Poisson sends per sender, churn events.
     let mut rng = StdRng::seed_from_u64(scenario.seed);
-    let mut schedule: Vec<(f64, Step)> = Vec::new();
-    for sender in 0..scenario.traffic.senders {
-        let mut at = 0.0;
-        loop {
-            let u: f64 = rng.random_range(f64::MIN_POSITIVE..1.0);
-            at += -u.ln() / scenario.traffic.rate_per_s;
-            if at >= scenario.duration_s {
-                break;
-            }
-            let [min, max] = scenario.traffic.size;
-            schedule.push((
-                at,
+    let mut schedule: Vec<(f64, Step)> = scenario
+        .send_schedule(&mut rng)
+        .into_iter()
+        .map(|send| {
+            (
+                send.at_s,
                 Step::Send {
-                    sender,
-                    channel: rng.random_range(0..scenario.traffic.channels),
-                    size: rng.random_range(min..=max),
+                    sender: send.sender,
+                    channel: send.channel,
+                    size: send.size,
                 },
-            ));
-        }
-    }
+            )
+        })
+        .collect();
     for (at, event) in scenario.churn_schedule() {
         schedule.push((at, Step::Churn(event)));
     }
@@ -494,43 +488,39 @@ fn churn(
     }
 }
 
-/// Each live member's (entries, state hash) of `server`.
+/// A member's (entries, entries held back, state hash) of `server`; None
+/// when the node does not answer or does not hold the server.
+fn server_view(node: &SimNode, server: &str) -> Option<(u64, usize, String)> {
+    let Ok(Response::Status(status)) = node.request(Request::Status) else {
+        return None;
+    };
+    let view = status.servers.into_iter().find(|s| s.server_id == server)?;
+    Some((view.entries, view.pending, view.state_hash))
+}
+
+/// Each live member's (name, entries, entries held back, state hash).
 fn server_views(members: &[SimNode], server: &str) -> Vec<(String, u64, usize, String)> {
     members
         .iter()
         .filter(|node| node.is_up())
-        .map(|node| match node.request(Request::Status) {
-            Ok(Response::Status(status)) => status
-                .servers
-                .iter()
-                .find(|s| s.server_id == server)
-                .map_or((node.name.clone(), 0, 0, "no server".to_owned()), |view| {
-                    (
-                        node.name.clone(),
-                        view.entries,
-                        view.pending,
-                        view.state_hash.clone(),
-                    )
-                }),
-            other => (node.name.clone(), 0, 0, format!("{other:?}")),
+        .map(|node| {
+            let (entries, held, hash) =
+                server_view(node, server).unwrap_or((0, 0, "unknown".to_owned()));
+            (node.name.clone(), entries, held, hash)
         })
         .collect()
 }
 
 /// Whether every live member holds the same entries and state of `server`.
 fn converged(members: &[SimNode], server: &str) -> bool {
-    let mut seen: Option<(u64, String)> = None;
+    let mut first: Option<(u64, String)> = None;
     for node in members.iter().filter(|node| node.is_up()) {
-        let Ok(Response::Status(status)) = node.request(Request::Status) else {
+        let Some((entries, _, hash)) = server_view(node, server) else {
             return false;
         };
-        let Some(view) = status.servers.iter().find(|s| s.server_id == server) else {
-            return false;
-        };
-        let mine = (view.entries, view.state_hash.clone());
-        match &seen {
-            None => seen = Some(mine),
-            Some(first) if *first == mine => {}
+        match &first {
+            None => first = Some((entries, hash)),
+            Some(seen) if *seen == (entries, hash) => {}
             Some(_) => return false,
         }
     }

@@ -2,6 +2,8 @@
 
 use std::path::Path;
 
+use rand::RngExt;
+use rand::rngs::StdRng;
 use serde::{Deserialize, Serialize};
 
 use crate::link::LinkParams;
@@ -147,6 +149,19 @@ pub struct Thresholds {
     pub converged: bool,
 }
 
+/// One send of the traffic phase.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PlannedSend {
+    /// Seconds into the traffic phase.
+    pub at_s: f64,
+    /// The sending member.
+    pub sender: u32,
+    /// The channel (0 is `general`).
+    pub channel: u32,
+    /// Characters.
+    pub size: usize,
+}
+
 /// A scenario that cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ScenarioError {
@@ -234,6 +249,34 @@ impl Scenario {
             }
         }
         Ok(())
+    }
+
+    /// The sends of the traffic phase in time order: Poisson arrivals per
+    /// sender, then channel and size, all drawn from `rng` (the real run
+    /// and the baseline draw the same sends from the same seed).
+    pub fn send_schedule(&self, rng: &mut StdRng) -> Vec<PlannedSend> {
+        let mut sends = Vec::new();
+        let [min, max] = self.traffic.size;
+        for sender in 0..self.traffic.senders {
+            let mut at_s = 0.0;
+            loop {
+                let u: f64 = rng.random_range(f64::MIN_POSITIVE..1.0);
+                at_s += -u.ln() / self.traffic.rate_per_s;
+                if at_s >= self.duration_s {
+                    break;
+                }
+                let channel = rng.random_range(0..self.traffic.channels);
+                let size = rng.random_range(min..=max);
+                sends.push(PlannedSend {
+                    at_s,
+                    sender,
+                    channel,
+                    size,
+                });
+            }
+        }
+        sends.sort_by(|a, b| a.at_s.total_cmp(&b.at_s));
+        sends
     }
 
     /// The churn events in time order, repetitions expanded.

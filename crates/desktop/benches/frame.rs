@@ -8,90 +8,39 @@
 use std::hint::black_box;
 
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
-use desktop::model::{Model, Phase, Selection, Settings, Timeline};
+use desktop::model::{Model, Timeline};
 use desktop::ui;
-use desktop::ui::time::Clock;
-use node::api::{ChannelView, IdentityView, MemberView, MessageView, ServerDetail, ServerView};
+use node::api::MessageView;
 
-const NOW_MS: u64 = 1_800_014_400_000;
-const SERVER: &str = "5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e";
-const CHANNEL: &str = "c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0";
+#[path = "../tests/support/mod.rs"]
+mod support;
 
+use support::{BOB, ME, NOW_MS};
+
+/// Message `seq`: every third one ours, a line and a half of text, a
+/// second apart.
 fn message(seq: u64) -> MessageView {
-    let author = if seq.is_multiple_of(3) { "ada" } else { "bob" };
-    MessageView {
-        message_id: format!("{seq:064x}"),
-        author: format!("12D3KooW{author}"),
-        author_name: author.into(),
-        text: format!(
-            "message {seq}: the quick brown fox jumps over the lazy dog, \
-             and then it does it again for good measure"
-        ),
-        timestamp_ms: NOW_MS - 10_000_000 + seq * 1_000,
-        edited: false,
-        redacted: false,
-        reply_to: None,
-        reactions: vec![],
-        mine: author == "ada",
-        delivery: None,
-        cursor: format!("{seq:096x}"),
-    }
+    let (author, name) = if seq.is_multiple_of(3) {
+        (ME, "ada")
+    } else {
+        (BOB, "bob")
+    };
+    let text = format!(
+        "message {seq}: the quick brown fox jumps over the lazy dog, \
+         and then it does it again for good measure"
+    );
+    let mut message = support::message(&format!("{seq:064x}"), author, name, &text, seq);
+    message.timestamp_ms = NOW_MS - 10_000_000 + seq * 1_000;
+    message
 }
 
+/// The test fixture's window with `messages` messages in its channel.
 fn model(messages: u64) -> Model {
-    let mut model = Model::new(
-        Phase::Ready,
-        "/tmp/bench".into(),
-        Settings::default(),
-        false,
-    );
-    model.clock = Clock::utc_at(NOW_MS);
-    model.me = Some(IdentityView {
-        user_id: "12D3KooWada".into(),
-        display_name: "ada".into(),
-    });
-    let server = ServerView {
-        server_id: SERVER.into(),
-        name: "Bench".into(),
-        description: String::new(),
-        public: false,
-        role: "member".into(),
-        unread: 0,
-        members: 2,
-    };
-    model.servers = vec![server.clone()];
-    model.details.insert(
-        SERVER.into(),
-        ServerDetail {
-            server,
-            channels: vec![ChannelView {
-                channel_id: CHANNEL.into(),
-                name: "general".into(),
-                topic: String::new(),
-                unread: 0,
-            }],
-            members: ["ada", "bob"]
-                .iter()
-                .map(|name| MemberView {
-                    user_id: format!("12D3KooW{name}"),
-                    display_name: (*name).into(),
-                    role: "member".into(),
-                    online: true,
-                })
-                .collect(),
-            bootstrap_peers: vec![],
-            key_epoch: 1,
-            state_hash: String::new(),
-        },
-    );
-    let selection = Selection::Channel {
-        server: SERVER.into(),
-        channel: CHANNEL.into(),
-    };
+    let mut model = support::ready_model();
     let mut timeline = Timeline::default();
     timeline.add_page((0..messages).rev().map(message).collect(), false);
-    model.timelines.insert(selection.clone(), timeline);
-    model.selected = Some(selection);
+    let selection = model.selected.clone().unwrap();
+    model.timelines.insert(selection, timeline);
     model
 }
 

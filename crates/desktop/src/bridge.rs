@@ -55,7 +55,7 @@ pub struct NodeBridge {
     start_tx: tokio::sync::mpsc::Sender<StartRequest>,
     inbound: tokio::sync::mpsc::Receiver<Inbound>,
     handle: Option<NodeHandle>,
-    _thread: thread::JoinHandle<()>,
+    thread: Option<thread::JoinHandle<()>>,
 }
 
 /// A request in flight; poll it each frame.
@@ -133,7 +133,7 @@ impl NodeBridge {
             start_tx,
             inbound,
             handle: None,
-            _thread: thread,
+            thread: Some(thread),
         }
     }
 
@@ -167,19 +167,36 @@ impl NodeBridge {
         self.handle.is_some()
     }
 
-    /// Stops the node (on window close), waiting at most a few seconds.
+    /// Stops the node (on window close), waiting at most a few seconds
+    /// until its thread has ended — and so has released the data
+    /// directory's lock.
     pub fn shutdown(&mut self) {
-        if let Some(handle) = self.handle.take()
-            && let Ok(answer) = handle.try_request(Request::Shutdown)
-        {
-            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-            let mut pending = Pending { answer };
-            while std::time::Instant::now() < deadline {
-                if pending.poll().is_some() {
-                    break;
+        let Some(handle) = self.handle.take() else {
+            return;
+        };
+        let Ok(answer) = handle.try_request(Request::Shutdown) else {
+            return;
+        };
+        drop(handle);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        let mut pending = Pending { answer };
+        let mut answered = false;
+        while std::time::Instant::now() < deadline {
+            answered = answered || pending.poll().is_some();
+            // Keep the thread's last events flowing so it can finish.
+            while self.inbound.try_recv().is_ok() {}
+            if answered
+                && self
+                    .thread
+                    .as_ref()
+                    .is_none_or(thread::JoinHandle::is_finished)
+            {
+                if let Some(thread) = self.thread.take() {
+                    let _ = thread.join();
                 }
-                thread::sleep(std::time::Duration::from_millis(20));
+                return;
             }
+            thread::sleep(std::time::Duration::from_millis(20));
         }
     }
 }

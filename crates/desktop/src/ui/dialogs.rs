@@ -46,23 +46,12 @@ pub fn dialog(ctx: &egui::Context, model: &mut Model, actions: &mut Vec<Action>)
                 });
             }
             Dialog::CreateChannel { server, name, error } => {
-                ui.heading("New channel");
-                let field = labelled_field(ui, "Channel name", name, false);
-                autofocus(ui, &field);
-                error_line(ui, error.as_ref());
-                let entered = submitted(ui, &field);
-                ui.horizontal(|ui| {
-                    let valid = !name.trim().is_empty() && name.chars().count() <= 64;
-                    if ui.add_enabled(valid, egui::Button::new("Create channel")).clicked() || valid && entered {
-                        actions.push(Action::CreateChannel {
-                            server: server.clone(),
-                            name: name.trim().trim_start_matches('#').to_owned(),
-                        });
-                    }
-                    if ui.button("Cancel").clicked() {
-                        close = true;
-                    }
-                });
+                if channel_name_form(ui, "New channel", "Create channel", name, error.as_ref(), &mut close) {
+                    actions.push(Action::CreateChannel {
+                        server: server.clone(),
+                        name: name.trim().trim_start_matches('#').to_owned(),
+                    });
+                }
             }
             Dialog::RenameChannel {
                 server,
@@ -70,24 +59,13 @@ pub fn dialog(ctx: &egui::Context, model: &mut Model, actions: &mut Vec<Action>)
                 name,
                 error,
             } => {
-                ui.heading("Rename channel");
-                let field = labelled_field(ui, "Channel name", name, false);
-                autofocus(ui, &field);
-                error_line(ui, error.as_ref());
-                let entered = submitted(ui, &field);
-                ui.horizontal(|ui| {
-                    let valid = !name.trim().is_empty() && name.chars().count() <= 64;
-                    if ui.add_enabled(valid, egui::Button::new("Rename")).clicked() || valid && entered {
-                        actions.push(Action::RenameChannel {
-                            server: server.clone(),
-                            channel: channel.clone(),
-                            name: name.trim().to_owned(),
-                        });
-                    }
-                    if ui.button("Cancel").clicked() {
-                        close = true;
-                    }
-                });
+                if channel_name_form(ui, "Rename channel", "Rename", name, error.as_ref(), &mut close) {
+                    actions.push(Action::RenameChannel {
+                        server: server.clone(),
+                        channel: channel.clone(),
+                        name: name.trim().to_owned(),
+                    });
+                }
             }
             Dialog::Invite { server, code, error } => {
                 ui.heading("Invite people");
@@ -402,6 +380,33 @@ fn qr_code(ui: &mut egui::Ui, text: &str) {
             );
         }
     }
+}
+
+/// The form of the new-channel and rename dialogs: one name field, a
+/// submit button and Cancel. True when the user submits a valid name
+/// (button or Enter).
+fn channel_name_form(
+    ui: &mut egui::Ui,
+    heading: &str,
+    button: &str,
+    name: &mut String,
+    error: Option<&String>,
+    close: &mut bool,
+) -> bool {
+    ui.heading(heading);
+    let field = labelled_field(ui, "Channel name", name, false);
+    autofocus(ui, &field);
+    error_line(ui, error);
+    let entered = submitted(ui, &field);
+    let valid = !name.trim().is_empty() && name.chars().count() <= 64;
+    let mut submit = false;
+    ui.horizontal(|ui| {
+        submit = ui.add_enabled(valid, egui::Button::new(button)).clicked() || valid && entered;
+        if ui.button("Cancel").clicked() {
+            *close = true;
+        }
+    });
+    submit
 }
 
 /// Where the dialog remembers the field it gave the keyboard to.
