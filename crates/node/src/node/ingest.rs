@@ -403,6 +403,7 @@ impl NodeCore {
             .gaps
             .entry((entry.log_id(), *entry.author()))
             .or_default();
+        tracing::debug!(author = %entry.author(), seq = entry.seq(), "entry held: an earlier one of its feed is missing");
         if slot.insert(entry.seq(), entry).is_none() {
             held.gap_count += 1;
         }
@@ -425,6 +426,7 @@ impl NodeCore {
         if held.blocked.len() >= MAX_BLOCKED_ENTRIES {
             held.blocked.pop_front();
         }
+        tracing::debug!(author = %entry.author(), seq = entry.seq(), "entry held until it can be judged");
         held.blocked.push_back(entry);
         Ingested::Held
     }
