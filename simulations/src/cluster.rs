@@ -66,11 +66,14 @@ pub struct SimNode {
 impl SimNode {
     /// A node that has not started yet, with its data under `root`.
     pub fn new(index: u32, name: String, root: &std::path::Path, replica: bool) -> Self {
+        let identity = Identity::generate(&mut rand::rng());
+        // Node logs name the user (see `node`'s span); this maps it back.
+        tracing::info!(node = %name, user = %identity.user_id(), "simulated node");
         Self {
             index,
             dir: root.join(&name),
             name,
-            identity: Identity::generate(&mut rand::rng()),
+            identity,
             replica,
             addr: None,
             runtime: None,

@@ -136,3 +136,99 @@ async fn members_converge_after_a_partition_heals() {
     eprintln!("converged {converged_after:?} after healing");
     assert!(converged_after < Duration::from_secs(30));
 }
+
+/// A member's (state hash, entries held, entries held back) of `server`.
+async fn ledger_view(node: &TestNode, server: &str) -> (String, u64, usize) {
+    match node.request(Request::Status).await {
+        Response::Status(status) => {
+            let view = status
+                .servers
+                .into_iter()
+                .find(|s| s.server_id == server)
+                .unwrap();
+            (view.state_hash, view.entries, view.pending)
+        }
+        other => panic!("status: {other:?}"),
+    }
+}
+
+/// Both sides of a split create a channel of the same name. The fold keeps
+/// the first in display order and refuses the other; every member must
+/// still hold both entries (the refused one too, as its author does), hold
+/// nothing back, and show one channel of that name.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_the_fold_refuses_is_kept_by_every_member() {
+    init_tracing();
+    let net = PartitionNet::new();
+    let r1 = start_on("relay-1", ReplicaScope::All, &[], net.transport(0)).await;
+    let r2 = start_on("relay-2", ReplicaScope::All, &[&r1], net.transport(1)).await;
+    let alice = start_on("alice", ReplicaScope::None, &[&r1], net.transport(0)).await;
+    let server = alice.create_server("clash", false).await.server.server_id;
+    alice.set_bootstrap(&server, &[&r1, &r2]).await;
+    let bob = start_on("bob", ReplicaScope::None, &[], net.transport(0)).await;
+    bob.join(&alice.invite(&server).await).await;
+    let carol = start_on("carol", ReplicaScope::None, &[], net.transport(1)).await;
+    carol.join(&alice.invite(&server).await).await;
+    let members = [alice, bob, carol];
+    for node in &members {
+        wait_members(node, &server, 3).await;
+    }
+    members[0]
+        .request(Request::GrantRole {
+            server: server.clone(),
+            user: members[2].identity.user_id().to_string(),
+            role: "admin".into(),
+        })
+        .await;
+    eventually(WAIT, || {
+        let (carol, server) = (&members[2], server.clone());
+        async move {
+            let detail = carol.detail(&server).await;
+            detail
+                .members
+                .iter()
+                .any(|m| m.display_name == "carol" && m.role == "admin")
+                .then_some(())
+        }
+    })
+    .await;
+
+    net.split();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    for index in [0, 2] {
+        let created = members[index]
+            .request(Request::CreateChannel {
+                server: server.clone(),
+                name: "plans".into(),
+                topic: String::new(),
+            })
+            .await;
+        assert!(
+            matches!(created, Response::Channel(_)),
+            "{}: {created:?}",
+            members[index].name
+        );
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    net.heal();
+
+    let view = eventually(WAIT, || {
+        let (members, server) = (&members, server.clone());
+        async move {
+            let first = ledger_view(&members[0], &server).await;
+            for node in &members[1..] {
+                if ledger_view(node, &server).await != first {
+                    return None;
+                }
+            }
+            (first.2 == 0).then_some(first)
+        }
+    })
+    .await;
+    eprintln!("converged with {} entries", view.1);
+    for node in &members {
+        let detail = node.detail(&server).await;
+        let plans = detail.channels.iter().filter(|c| c.name == "plans").count();
+        assert_eq!(plans, 1, "{} shows {plans} channels named plans", node.name);
+    }
+}

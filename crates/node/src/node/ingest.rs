@@ -20,7 +20,7 @@
 
 use bytes::Bytes;
 use identity_core::UserId;
-use messaging_proto::{Body, DmId, ServerId, SpaceId, VerifiedEntry};
+use messaging_proto::{Body, DmId, EntryHash, ServerId, SpaceId, VerifiedEntry};
 use net_overlay::{GossipVerdict, PeerId};
 use storage_ledger::{AppendOutcome, LedgerError, LedgerStore};
 
@@ -247,9 +247,28 @@ impl NodeCore {
             return Ingested::Ignored;
         };
         if let Err(denied) = decision {
-            // Maybe an event we have not seen yet allows it (a join, a role).
-            tracing::debug!(code = denied.code(), "control event not allowed (yet)");
-            return self.hold_blocked(entry);
+            let member = self
+                .servers
+                .get(&server)
+                .and_then(|runtime| runtime.state.as_ref())
+                .is_some_and(|state| state.is_member(&record.author));
+            tracing::debug!(
+                code = denied.code(),
+                kind = record.event.kind(),
+                author = %record.author,
+                seq = record.seq,
+                member,
+                "control event not allowed at its place"
+            );
+            if !member {
+                // Maybe an event we have not seen yet makes its author a
+                // member (a join, an inviter's join): wait for it.
+                return self.hold_blocked(entry);
+            }
+            // A member's event is kept even when the fold refuses it, as its
+            // author (and everyone who saw it in another order) keeps it:
+            // every member must hold the same log, and the fold, which sees
+            // every record, decides the same everywhere.
         }
         if let Err(outcome) = self.append_checked(&entry, source) {
             return outcome;
@@ -289,6 +308,7 @@ impl NodeCore {
 
     /// Applies an allowed control record (ours or received) and reacts to it.
     pub(crate) async fn apply_control(&mut self, server: ServerId, record: ControlRecord) {
+        let refused_before = self.refused_records(&server);
         let Some(runtime) = self.servers.get_mut(&server) else {
             return;
         };
@@ -302,11 +322,41 @@ impl NodeCore {
         if !applied_in_order {
             self.refold(&server);
         }
-        self.after_control(server, &record).await;
+        // A record the fold refuses at its place is kept but has no effect
+        // (no key taken from it, no grant owed because of it) — until an
+        // earlier record arrives that makes the fold allow it.
+        let refused_now = self.refused_records(&server);
+        let mut effective: Vec<ControlRecord> = Vec::new();
+        if let Some(runtime) = self.servers.get(&server) {
+            effective.extend(
+                runtime
+                    .records
+                    .values()
+                    .filter(|known| {
+                        refused_before.contains(&known.hash) && !refused_now.contains(&known.hash)
+                    })
+                    .cloned(),
+            );
+        }
+        if !refused_now.contains(&record.hash) {
+            effective.push(record);
+        }
+        for record in &effective {
+            self.after_control(server, record).await;
+        }
         self.retry_held(SpaceId::from(server));
         self.emit(Event::ServerUpdated {
             server_id: server.to_hex(),
         });
+    }
+
+    /// The records of `server` its fold refuses.
+    fn refused_records(&self, server: &ServerId) -> std::collections::HashSet<EntryHash> {
+        self.servers
+            .get(server)
+            .and_then(|runtime| runtime.state.as_ref())
+            .map(|state| state.rejected().iter().map(|(hash, _)| *hash).collect())
+            .unwrap_or_default()
     }
 
     /// Recomputes a server's state from its genesis and every record.

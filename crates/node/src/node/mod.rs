@@ -305,7 +305,13 @@ impl Node {
         core.restore().await?;
         let handle = NodeHandle::new(command_tx, events.clone(), me);
         let stream = handle.subscribe();
-        tokio::spawn(core.run(command_rx, overlay_events, internal_rx));
+        // Every log line of this node names it: several nodes in one
+        // process (tests, the simulation harness) stay apart.
+        let span = tracing::info_span!("node", user = %views::short_id(&me));
+        tokio::spawn(tracing::Instrument::instrument(
+            core.run(command_rx, overlay_events, internal_rx),
+            span,
+        ));
         Ok((handle, stream))
     }
 }

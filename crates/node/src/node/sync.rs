@@ -67,7 +67,8 @@ impl NodeCore {
             control_log: runtime.and_then(|runtime| runtime.control_log),
             need_genesis: runtime.is_some_and(|runtime| runtime.genesis.is_none()),
         };
-        self.tasks.spawn(task.run());
+        self.tasks
+            .spawn(tracing::Instrument::in_current_span(task.run()));
     }
 
     pub(crate) async fn sync_done(
