@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use libp2p::gossipsub::{self, IdentTopic, MessageAuthenticity, ValidationMode};
+use libp2p::gossipsub::{self, IdentTopic, MessageAuthenticity};
 use libp2p::swarm::SwarmEvent;
 use libp2p::{Multiaddr, Swarm};
 use net_overlay::TransportConfig;
@@ -41,16 +41,21 @@ pub struct Baseline {
     pub eventual_delivery: f64,
     /// Publish → received, milliseconds.
     pub latency_ms: Percentiles,
+    /// Gossip copies received beyond the first (gossipsub's counters).
+    #[serde(default)]
+    pub duplicates: Option<crate::metrics::Duplicates>,
 }
 
 struct BaseNode {
     runtime: tokio::runtime::Runtime,
+    metrics: net_overlay::SharedRegistry,
     publish: mpsc::Sender<Vec<u8>>,
     addr: Multiaddr,
 }
 
 fn start_node(
     net: &LinkNet,
+    gossip: &net_overlay::GossipConfig,
     index: u32,
     member: Option<u32>,
     dial: Vec<Multiaddr>,
@@ -72,22 +77,17 @@ fn start_node(
         return Err(fail("the link model is not a custom transport".into()));
     };
     let transport = factory(&keypair).map_err(|err| fail(err.to_string()))?;
-    let defaults = net_overlay::GossipConfig::default();
-    let config = gossipsub::ConfigBuilder::default()
-        .validation_mode(ValidationMode::Anonymous)
-        .message_id_fn(|message| net_overlay::message_id(&message.data))
-        .max_transmit_size(net_overlay::MAX_TRANSMIT_SIZE)
-        .heartbeat_interval(defaults.heartbeat_interval)
-        .heartbeat_initial_delay(defaults.heartbeat_initial_delay)
-        .mesh_n(defaults.mesh_n)
-        .mesh_n_low(defaults.mesh_n_low)
-        .mesh_n_high(defaults.mesh_n_high)
-        .mesh_outbound_min(defaults.mesh_outbound_min)
+    let config = net_overlay::gossipsub_config(gossip)
         .build()
         .map_err(|err| fail(err.to_string()))?;
+    let metrics = net_overlay::SharedRegistry::default();
     let mut behaviour: gossipsub::Behaviour =
         gossipsub::Behaviour::new(MessageAuthenticity::Anonymous, config)
-            .map_err(|err| fail(err.to_string()))?;
+            .map_err(|err| fail(err.to_string()))?
+            .with_metrics(
+                metrics.lock().sub_registry_with_prefix("gossipsub"),
+                gossipsub::MetricsConfig::default(),
+            );
     behaviour
         .subscribe(&IdentTopic::new("baseline"))
         .map_err(|err| fail(err.to_string()))?;
@@ -138,6 +138,7 @@ fn start_node(
         .map_err(|_| fail("no listen address".into()))?;
     Ok(BaseNode {
         runtime,
+        metrics,
         publish,
         addr,
     })
@@ -146,13 +147,21 @@ fn start_node(
 /// Runs the baseline of `scenario`: set-up, the scenario's traffic (same
 /// seed, so the same sends), then a drain of `drain_s`.
 pub fn run(scenario: &Scenario) -> Result<Baseline, SimError> {
+    let gossip = scenario.gossip.config();
     let recorder = Arc::new(Recorder::default());
     let net = LinkNet::new(scenario.link.clone(), scenario.seed);
     let mut rng = StdRng::seed_from_u64(scenario.seed ^ 0xBA5E);
     let mut boot_addrs = Vec::new();
     let mut nodes = Vec::new();
     for index in 0..scenario.bootstrap_nodes {
-        let node = start_node(&net, index, None, boot_addrs.clone(), recorder.clone())?;
+        let node = start_node(
+            &net,
+            &gossip,
+            index,
+            None,
+            boot_addrs.clone(),
+            recorder.clone(),
+        )?;
         boot_addrs.push(node.addr.clone());
         nodes.push(node);
     }
@@ -163,6 +172,7 @@ pub fn run(scenario: &Scenario) -> Result<Baseline, SimError> {
         dial.extend(earlier.sample(&mut rng, DIAL_MEMBERS).cloned());
         let node = start_node(
             &net,
+            &gossip,
             scenario.bootstrap_nodes + member,
             Some(member),
             dial,
@@ -176,7 +186,12 @@ pub fn run(scenario: &Scenario) -> Result<Baseline, SimError> {
     // The same sends as the real run (same seed, same draws).
     let sends = scenario.send_schedule(&mut StdRng::seed_from_u64(scenario.seed));
     let start = Instant::now();
+    // Bare gossipsub has no direct messages: the baseline carries the
+    // channel traffic only.
     for (id, send) in sends.iter().enumerate() {
+        if send.dm_to.is_some() {
+            continue;
+        }
         let due = start + Duration::from_secs_f64(send.at_s);
         std::thread::sleep(due.saturating_duration_since(Instant::now()));
         let id = id as u64 + 1;
@@ -201,6 +216,11 @@ pub fn run(scenario: &Scenario) -> Result<Baseline, SimError> {
         link_delay_ms: scenario.link.latency_ms,
         last_disturbance: None,
     });
+    let counts: Vec<(u64, u64)> = members
+        .iter()
+        .chain(nodes.iter())
+        .map(|node| crate::metrics::gossip_counts(&node.metrics.lock()))
+        .collect();
     for node in members.into_iter().chain(nodes) {
         drop(node.publish);
         node.runtime.shutdown_timeout(Duration::from_secs(1));
@@ -210,5 +230,6 @@ pub fn run(scenario: &Scenario) -> Result<Baseline, SimError> {
         deadline_delivery: summary.deadline_delivery,
         eventual_delivery: summary.eventual_delivery,
         latency_ms: summary.latency_ms,
+        duplicates: crate::metrics::Duplicates::from_counts(&counts),
     })
 }

@@ -46,7 +46,16 @@ pub enum SimError {
     },
 }
 
-/// One simulated node.
+/// How every simulated node is configured.
+#[derive(Clone, Debug)]
+pub struct NodeSettings {
+    /// Protocol timers.
+    pub timers: NodeTimers,
+    /// Gossipsub settings.
+    pub gossip: net_overlay::GossipConfig,
+}
+
+/// A simulated node.
 pub struct SimNode {
     /// Its index in the link model (bootstrap nodes first, then members).
     pub index: u32,
@@ -98,7 +107,7 @@ impl SimNode {
         &mut self,
         net: &LinkNet,
         bootstrap: Vec<Multiaddr>,
-        timers: &NodeTimers,
+        settings: &NodeSettings,
         recorder: &Arc<Recorder>,
         member: Option<u32>,
     ) -> Result<(), SimError> {
@@ -121,9 +130,10 @@ impl SimNode {
         // the new address through the bootstrap nodes and identify.
         overlay.listen = vec![Multiaddr::empty().with(net_overlay::Protocol::Memory(0))];
         overlay.bootstrap = bootstrap;
+        overlay.gossip = settings.gossip.clone();
         let mut config = NodeConfig::new(self.dir.clone(), overlay);
         config.display_name = Some(self.name.clone());
-        config.timers = timers.clone();
+        config.timers = settings.timers.clone();
         config.event_capacity = 65_536;
         let registry: net_overlay::SharedRegistry = Arc::default();
         self.registries.push(registry.clone());
@@ -158,7 +168,7 @@ impl SimNode {
             runtime.spawn(async move {
                 while let Some(event) = events.recv().await {
                     match event {
-                        Event::Message { message, .. } => {
+                        Event::Message { message, .. } | Event::DirectMessage { message, .. } => {
                             recorder.received(member, &message.text, message.edited);
                         }
                         Event::Lagged { missed } => recorder.lagged(missed),
@@ -175,26 +185,15 @@ impl SimNode {
     /// Gossip messages this node received over all its starts:
     /// (all copies, first copies).
     pub fn gossip_received(&self) -> (u64, u64) {
-        let mut all = 0u64;
-        let mut first = 0u64;
-        for registry in &self.registries {
-            let mut text = String::new();
-            if prometheus_client::encoding::text::encode(&mut text, &registry.lock()).is_err() {
-                continue;
-            }
-            for line in text.lines() {
-                let Some((name, value)) = line.rsplit_once(' ') else {
-                    continue;
-                };
-                let value = value.parse::<f64>().unwrap_or(0.0) as u64;
-                if name.starts_with("gossipsub_topic_msg_recv_counts_unfiltered_total") {
-                    all += value;
-                } else if name.starts_with("gossipsub_topic_msg_recv_counts_total") {
-                    first += value;
-                }
-            }
-        }
-        (all, first)
+        self.registries
+            .iter()
+            .map(|registry| crate::metrics::gossip_counts(&registry.lock()))
+            .fold((0, 0), |(a, f), (na, nf)| (a + na, f + nf))
+    }
+
+    /// Its user id.
+    pub fn user_id(&self) -> identity_core::UserId {
+        self.identity.user_id()
     }
 
     /// Drops the node without a shutdown: its tasks stop wherever they are.

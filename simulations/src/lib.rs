@@ -6,11 +6,13 @@
 
 pub mod baseline;
 pub mod cluster;
+pub mod discovery;
 pub mod link;
 pub mod metrics;
 pub mod report;
 pub mod run;
 pub mod scenario;
+pub mod spam;
 
 pub use run::{RunResult, run};
 pub use scenario::Scenario;

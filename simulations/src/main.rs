@@ -35,6 +35,10 @@ enum Command {
         /// Replace the scenario's seed.
         #[arg(long)]
         seed: Option<u64>,
+        /// Replace the scenario's member count (to find how many this
+        /// machine runs in real time).
+        #[arg(long)]
+        members: Option<u32>,
         /// Where the nodes' data directories go (default: a new directory
         /// in /dev/shm when it exists, so that a hundred sled databases
         /// flushing do not make the disk the bottleneck; else the system's
@@ -59,6 +63,7 @@ fn main() -> ExitCode {
                 out,
                 check,
                 seed,
+                members,
                 work_dir,
             },
     } = Cli::parse();
@@ -71,6 +76,14 @@ fn main() -> ExitCode {
     };
     if let Some(seed) = seed {
         scenario.seed = seed;
+    }
+    if let Some(members) = members {
+        scenario.members = members;
+        scenario.name = format!("{}-at-{members}", scenario.name);
+        if let Err(err) = scenario.validate() {
+            eprintln!("palaver-sim: {err}");
+            return ExitCode::from(2);
+        }
     }
     let parent = work_dir.unwrap_or_else(|| {
         let shm = PathBuf::from("/dev/shm");

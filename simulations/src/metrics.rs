@@ -33,6 +33,16 @@ pub struct Sent {
     /// When the sender's node acknowledged it durable (None: it failed or
     /// the sender went down first).
     pub acked: Option<Instant>,
+    /// The recipient of a direct message; None for a channel message,
+    /// which every other member should get.
+    pub to: Option<u32>,
+}
+
+impl Sent {
+    /// Whether `member` should receive it.
+    pub fn expects(&self, member: u32) -> bool {
+        member != self.sender && self.to.is_none_or(|to| to == member)
+    }
 }
 
 #[derive(Default)]
@@ -59,12 +69,18 @@ pub struct Recorder {
 impl Recorder {
     /// A message is about to be sent.
     pub fn sending(&self, id: u64, sender: u32, at: Instant) {
+        self.sending_to(id, sender, None, at);
+    }
+
+    /// A message (`to`: a direct message's recipient) is about to be sent.
+    pub fn sending_to(&self, id: u64, sender: u32, to: Option<u32>, at: Instant) {
         self.state.lock().sent.insert(
             id,
             Sent {
                 sender,
                 at,
                 acked: None,
+                to,
             },
         );
     }
@@ -148,7 +164,7 @@ impl Recorder {
             .all(|(id, sent)| {
                 online
                     .iter()
-                    .filter(|member| **member != sent.sender)
+                    .filter(|member| sent.expects(**member))
                     .all(|member| state.received.contains_key(&(*id, *member)))
             })
     }
@@ -175,6 +191,7 @@ impl Recorder {
         let (mut in_time, mut in_time_of) = (0u64, 0u64);
         let (mut eventual, mut eventual_of) = (0u64, 0u64);
         let (mut returning, mut returning_of) = (0u64, 0u64);
+        let (mut dm, mut dm_of) = (0u64, 0u64);
         let mut buckets: HashMap<u64, (u64, u64)> = HashMap::new();
         let mut acked = 0u64;
         for (id, sent) in &state.sent {
@@ -184,7 +201,7 @@ impl Recorder {
             acked += 1;
             let second = sent.at.saturating_duration_since(input.start).as_secs();
             for member in 0..input.members {
-                if member == sent.sender {
+                if !sent.expects(member) {
                     continue;
                 }
                 let receipt = state.received.get(&(*id, member)).copied();
@@ -205,6 +222,10 @@ impl Recorder {
                 if online_at(member, input.end) {
                     eventual_of += 1;
                     eventual += u64::from(receipt.is_some());
+                    if sent.to.is_some() {
+                        dm_of += 1;
+                        dm += u64::from(receipt.is_some());
+                    }
                     if state.down.contains_key(&member) {
                         returning_of += 1;
                         returning += u64::from(receipt.is_some());
@@ -221,7 +242,7 @@ impl Recorder {
                 if sent.at > disturbed {
                     continue;
                 }
-                for member in (0..input.members).filter(|m| *m != sent.sender) {
+                for member in (0..input.members).filter(|m| sent.expects(*m)) {
                     if !online_at(member, input.end) {
                         continue;
                     }
@@ -267,6 +288,7 @@ impl Recorder {
             eventual_deliveries: [eventual, eventual_of],
             returning_delivery: ratio(returning, returning_of),
             returning_deliveries: [returning, returning_of],
+            dm_deliveries: [dm, dm_of],
             latency_ms: Percentiles {
                 p50: pick(0.5),
                 p90: pick(0.9),
@@ -342,6 +364,10 @@ pub struct Summary {
     pub returning_delivery: f64,
     /// [delivered, expected] behind `returning_delivery`.
     pub returning_deliveries: [u64; 2],
+    /// Direct messages delivered by the end to recipients online then:
+    /// [delivered, expected] (also counted in the figures above).
+    #[serde(default)]
+    pub dm_deliveries: [u64; 2],
     /// Send → shown at the receiver, milliseconds (members online from the
     /// send until the deadline).
     pub latency_ms: Percentiles,
@@ -364,6 +390,98 @@ pub struct Summary {
     pub delivery_over_time: Vec<(u64, f64)>,
     /// Churn events: seconds into the run, what.
     pub churn_events: Vec<(f64, String)>,
+}
+
+/// Gossip duplicates: copies a node received beyond the first, per first
+/// copy (gossipsub's own per-topic counters, so per node, not per message).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Duplicates {
+    /// Over all nodes: every extra copy ÷ every first copy.
+    pub mean: f64,
+    /// The median of the nodes' own ratios.
+    pub median: f64,
+    /// Each node's ratio (nodes that received nothing are left out).
+    pub per_node: Vec<f64>,
+}
+
+impl Duplicates {
+    /// From each node's (all copies, first copies); None when no node
+    /// received anything.
+    pub fn from_counts(counts: &[(u64, u64)]) -> Option<Self> {
+        let (all, first) = counts
+            .iter()
+            .fold((0u64, 0u64), |(a, f), (na, nf)| (a + na, f + nf));
+        if first == 0 {
+            return None;
+        }
+        let mut per_node: Vec<f64> = counts
+            .iter()
+            .filter(|(_, first)| *first > 0)
+            .map(|(all, first)| all.saturating_sub(*first) as f64 / *first as f64)
+            .collect();
+        per_node.sort_by(f64::total_cmp);
+        let median = percentile(&per_node, 0.5);
+        Some(Self {
+            mean: all.saturating_sub(first) as f64 / first as f64,
+            median,
+            per_node,
+        })
+    }
+}
+
+/// Reads gossipsub's per-topic receive counters from a metrics registry:
+/// (all copies, first copies).
+pub fn gossip_counts(registry: &prometheus_client::registry::Registry) -> (u64, u64) {
+    let mut text = String::new();
+    if prometheus_client::encoding::text::encode(&mut text, registry).is_err() {
+        return (0, 0);
+    }
+    let (mut all, mut first) = (0u64, 0u64);
+    for line in text.lines() {
+        let Some((name, value)) = line.rsplit_once(' ') else {
+            continue;
+        };
+        let value = value.parse::<f64>().unwrap_or(0.0) as u64;
+        if name.starts_with("gossipsub_topic_msg_recv_counts_unfiltered_total") {
+            all += value;
+        } else if name.starts_with("gossipsub_topic_msg_recv_counts_total") {
+            first += value;
+        }
+    }
+    (all, first)
+}
+
+/// How late the harness ran scheduled steps (sends, churn): near zero when
+/// the machine keeps up, so that simulated time is real time.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Lag {
+    /// Median lateness, milliseconds.
+    pub p50_ms: f64,
+    /// 99th percentile, milliseconds.
+    pub p99_ms: f64,
+    /// Worst, milliseconds.
+    pub max_ms: f64,
+}
+
+impl Lag {
+    /// From every step's lateness in milliseconds.
+    pub fn from_samples(mut samples: Vec<f64>) -> Self {
+        samples.sort_by(f64::total_cmp);
+        Self {
+            p50_ms: percentile(&samples, 0.5),
+            p99_ms: percentile(&samples, 0.99),
+            max_ms: samples.last().copied().unwrap_or(0.0),
+        }
+    }
+}
+
+/// The `q` quantile of sorted `values` (0 when empty).
+fn percentile(sorted: &[f64], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let rank = ((sorted.len() - 1) as f64 * q).round() as usize;
+    sorted[rank.min(sorted.len() - 1)]
 }
 
 #[cfg(test)]
@@ -414,5 +532,23 @@ mod tests {
             summary.catch_up_s
         );
         assert!(recorder.all_delivered_to(&[0, 1, 2]));
+    }
+
+    #[test]
+    fn duplicates_take_the_median_of_the_nodes_and_the_mean_of_all_copies() {
+        let counts = [(30, 10), (10, 10), (0, 0), (20, 10)];
+        let dups = Duplicates::from_counts(&counts).unwrap();
+        assert_eq!(dups.per_node, vec![0.0, 1.0, 2.0]);
+        assert!((dups.median - 1.0).abs() < 1e-9);
+        assert!((dups.mean - 1.0).abs() < 1e-9);
+        assert_eq!(Duplicates::from_counts(&[(0, 0)]), None);
+    }
+
+    #[test]
+    fn lag_percentiles() {
+        let lag = Lag::from_samples((0..=100).map(f64::from).collect());
+        assert!((lag.p50_ms - 50.0).abs() < 1e-9);
+        assert!((lag.p99_ms - 99.0).abs() < 1e-9);
+        assert!((lag.max_ms - 100.0).abs() < 1e-9);
     }
 }

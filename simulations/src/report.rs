@@ -6,10 +6,12 @@ use std::path::Path;
 use plotters::prelude::*;
 
 use crate::cluster::SimError;
+use crate::metrics::Duplicates;
 use crate::run::RunResult;
 
-/// Writes `result.json`, `report.md`, `latency_cdf.svg` and
-/// `delivery_over_time.svg` into `out`.
+/// Writes `result.json`, `report.md`, `latency_cdf.svg`,
+/// `delivery_over_time.svg`, `convergence_timeline.svg` and
+/// `duplicates_histogram.svg` into `out`.
 pub fn write(result: &RunResult, out: &Path) -> Result<(), SimError> {
     let fail = |path: &Path, message: String| SimError::Output {
         path: path.display().to_string(),
@@ -23,6 +25,10 @@ pub fn write(result: &RunResult, out: &Path) -> Result<(), SimError> {
     latency_cdf(result, &cdf).map_err(|err| fail(&cdf, err))?;
     let over_time = out.join("delivery_over_time.svg");
     delivery_over_time(result, &over_time).map_err(|err| fail(&over_time, err))?;
+    let timeline = out.join("convergence_timeline.svg");
+    convergence_timeline(result, &timeline).map_err(|err| fail(&timeline, err))?;
+    let histogram = out.join("duplicates_histogram.svg");
+    duplicates_histogram(result, &histogram).map_err(|err| fail(&histogram, err))?;
     let report = out.join("report.md");
     std::fs::write(&report, markdown(result)).map_err(|err| fail(&report, err.to_string()))?;
     Ok(())
@@ -92,6 +98,13 @@ pub fn markdown(result: &RunResult) -> String {
         "| … of which members that were down at some point | {:.4} ({} of {}) |",
         s.returning_delivery, s.returning_deliveries[0], s.returning_deliveries[1]
     );
+    if s.dm_deliveries[1] > 0 {
+        let _ = writeln!(
+            md,
+            "| … of which direct messages | {} of {} |",
+            s.dm_deliveries[0], s.dm_deliveries[1]
+        );
+    }
     let _ = writeln!(
         md,
         "| latency p50 / p90 / p99 / max | {:.0} / {:.0} / {:.0} / {:.0} ms |",
@@ -125,10 +138,13 @@ pub fn markdown(result: &RunResult) -> String {
     );
     let _ = writeln!(
         md,
-        "| gossip duplicates per message (copies beyond the first, all nodes) | {} |",
-        result
-            .gossip_duplicates_per_message
-            .map_or_else(|| "—".to_owned(), |d| format!("{d:.2}"))
+        "| gossip duplicates per message, median of the nodes (mean of all copies) | {} |",
+        dup_text(result.duplicates.as_ref())
+    );
+    let _ = writeln!(
+        md,
+        "| harness lateness of scheduled steps p50 / p99 / max | {:.1} / {:.1} / {:.1} ms |",
+        result.schedule_lag.p50_ms, result.schedule_lag.p99_ms, result.schedule_lag.max_ms
     );
     let _ = writeln!(
         md,
@@ -145,6 +161,42 @@ pub fn markdown(result: &RunResult) -> String {
             md,
             "| harness events missed (lagged streams) | {} |",
             s.events_lagged
+        );
+    }
+    if let Some(spam) = &result.spam {
+        let _ = writeln!(
+            md,
+            "\n## Hostile traffic\n\n| sent by | messages |\n|---|---|\n\
+             | flooding members (valid, over the rate limit) | {} |\n\
+             | outsiders (invalid gossip) | {} |",
+            spam.flood_messages, spam.outsider_messages
+        );
+    }
+    if let Some(probes) = &result.discovery {
+        let median = |values: &[f64]| {
+            let mut sorted = values.to_vec();
+            sorted.sort_by(f64::total_cmp);
+            sorted.get(sorted.len() / 2).copied().unwrap_or(0.0)
+        };
+        let requests: Vec<f64> = probes
+            .advert_requests
+            .iter()
+            .map(|r| f64::from(*r))
+            .collect();
+        let _ = writeln!(
+            md,
+            "\n## Discovery (fresh peers that know only the bootstrap nodes)\n\n\
+             | probe | found | median time | median cost |\n|---|---|---|---|\n\
+             | DHT advert lookup | {} of {} | {:.0} ms | {:.0} Kademlia requests (max {:.0}) |\n\
+             | public directory listing | {} of {} | {:.0} ms | |",
+            probes.advert_found,
+            probes.visitors,
+            median(&probes.advert_ms),
+            median(&requests),
+            requests.iter().copied().fold(0.0, f64::max),
+            probes.directory_found,
+            probes.visitors,
+            median(&probes.directory_ms),
         );
     }
     if let Some(base) = &result.baseline {
@@ -184,6 +236,17 @@ pub fn markdown(result: &RunResult) -> String {
             "| delivered by the end | {:.4} | {:.4} | |",
             s.eventual_delivery, base.eventual_delivery
         );
+        let median = |dups: Option<&Duplicates>| dups.map_or(0.0, |d| d.median);
+        let _ = writeln!(
+            md,
+            "| gossip duplicates per message (median of the nodes) | {} | {} | {} |",
+            dup_text(result.duplicates.as_ref()),
+            dup_text(base.duplicates.as_ref()),
+            ratio(
+                median(result.duplicates.as_ref()),
+                median(base.duplicates.as_ref())
+            )
+        );
     }
     if !result.checks.is_empty() {
         let _ = writeln!(
@@ -218,7 +281,8 @@ pub fn markdown(result: &RunResult) -> String {
     }
     let _ = writeln!(
         md,
-        "\n![latency CDF](latency_cdf.svg)\n\n![delivery over time](delivery_over_time.svg)"
+        "\n![latency CDF](latency_cdf.svg)\n\n![delivery over time](delivery_over_time.svg)\n\n\
+         ![convergence timeline](convergence_timeline.svg)\n\n![duplicates](duplicates_histogram.svg)"
     );
     md
 }
@@ -300,6 +364,140 @@ fn delivery_over_time(result: &RunResult, path: &Path) -> Result<(), String> {
                 .map(|(second, ratio)| (*second as f64 + 0.5, *ratio)),
             &BLUE,
         ))
+        .map_err(|err| err.to_string())?;
+    root.present().map_err(|err| err.to_string())
+}
+
+fn dup_text(dups: Option<&Duplicates>) -> String {
+    dups.map_or_else(
+        || "—".to_owned(),
+        |d| format!("{:.2} ({:.2})", d.median, d.mean),
+    )
+}
+
+fn convergence_timeline(result: &RunResult, path: &Path) -> Result<(), String> {
+    let points = &result.convergence_timeline;
+    let root = SVGBackend::new(path, (640, 400)).into_drawing_area();
+    root.fill(&WHITE).map_err(|err| err.to_string())?;
+    let end = points
+        .last()
+        .map_or(1.0, |(at, _, _)| *at)
+        .max(result.scenario.duration_s)
+        .max(1.0);
+    let mut chart = ChartBuilder::on(&root)
+        .caption(
+            format!(
+                "{}: live members agreeing on entries and state",
+                result.scenario.name
+            ),
+            ("sans-serif", 18),
+        )
+        .margin(12)
+        .x_label_area_size(36)
+        .y_label_area_size(64)
+        .build_cartesian_2d(0f64..end, 0f64..1.02f64)
+        .map_err(|err| err.to_string())?;
+    chart
+        .configure_mesh()
+        .light_line_style(RGBColor(235, 235, 235))
+        .x_desc("seconds into the run (red: churn, grey: traffic ends)")
+        .y_desc("share agreeing")
+        .draw()
+        .map_err(|err| err.to_string())?;
+    for (at, _) in &result.summary.churn_events {
+        chart
+            .draw_series(LineSeries::new([(*at, 0.0), (*at, 1.02)], &RED))
+            .map_err(|err| err.to_string())?;
+    }
+    let stop = result.scenario.duration_s;
+    chart
+        .draw_series(LineSeries::new(
+            [(stop, 0.0), (stop, 1.02)],
+            &RGBColor(150, 150, 150),
+        ))
+        .map_err(|err| err.to_string())?;
+    chart
+        .draw_series(LineSeries::new(
+            points.iter().map(|(at, share, _)| (*at, *share)),
+            &BLUE,
+        ))
+        .map_err(|err| err.to_string())?;
+    root.present().map_err(|err| err.to_string())
+}
+
+fn duplicates_histogram(result: &RunResult, path: &Path) -> Result<(), String> {
+    const BUCKET: f64 = 0.5;
+    let ours = result
+        .duplicates
+        .as_ref()
+        .map(|d| d.per_node.clone())
+        .unwrap_or_default();
+    let theirs = result
+        .baseline
+        .as_ref()
+        .and_then(|b| b.duplicates.as_ref())
+        .map(|d| d.per_node.clone())
+        .unwrap_or_default();
+    let top = ours
+        .iter()
+        .chain(theirs.iter())
+        .copied()
+        .fold(1.0f64, f64::max);
+    let buckets = (top / BUCKET).floor() as usize + 1;
+    let count = |values: &[f64]| {
+        let mut counts = vec![0u32; buckets];
+        for value in values {
+            let bucket = ((value / BUCKET).floor() as usize).min(buckets - 1);
+            counts[bucket] += 1;
+        }
+        counts
+    };
+    let (ours_counts, theirs_counts) = (count(&ours), count(&theirs));
+    let highest = ours_counts
+        .iter()
+        .chain(theirs_counts.iter())
+        .copied()
+        .max()
+        .unwrap_or(1)
+        .max(1);
+    let root = SVGBackend::new(path, (640, 400)).into_drawing_area();
+    root.fill(&WHITE).map_err(|err| err.to_string())?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(
+            format!(
+                "{}: gossip duplicates per message, per node",
+                result.scenario.name
+            ),
+            ("sans-serif", 18),
+        )
+        .margin(12)
+        .x_label_area_size(36)
+        .y_label_area_size(64)
+        .build_cartesian_2d(0f64..buckets as f64 * BUCKET, 0u32..highest + 1)
+        .map_err(|err| err.to_string())?;
+    chart
+        .configure_mesh()
+        .light_line_style(RGBColor(235, 235, 235))
+        .x_desc("copies beyond the first, per message (blue: Palaver, grey: bare gossipsub)")
+        .y_desc("nodes")
+        .draw()
+        .map_err(|err| err.to_string())?;
+    let bars = |counts: &[u32], offset: f64, color: RGBColor| {
+        counts
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| **n > 0)
+            .map(move |(i, n)| {
+                let left = i as f64 * BUCKET + offset;
+                Rectangle::new([(left, 0), (left + BUCKET / 2.0, *n)], color.filled())
+            })
+            .collect::<Vec<_>>()
+    };
+    chart
+        .draw_series(bars(&ours_counts, 0.0, RGBColor(40, 90, 200)))
+        .map_err(|err| err.to_string())?;
+    chart
+        .draw_series(bars(&theirs_counts, BUCKET / 2.0, RGBColor(160, 160, 160)))
         .map_err(|err| err.to_string())?;
     root.present().map_err(|err| err.to_string())
 }

@@ -3,21 +3,25 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
 use net_overlay::Multiaddr;
-use node::NodeTimers;
+
 use node::api::{Request, Response};
+use rand::RngExt;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
-use rand::seq::SliceRandom;
+use rand::seq::{IndexedRandom, SliceRandom};
 use serde::{Deserialize, Serialize};
 
-use crate::cluster::{SimError, SimNode};
+use crate::cluster::{NodeSettings, SimError, SimNode};
+use crate::discovery::DiscoveryResult;
 use crate::link::LinkNet;
-use crate::metrics::{Recorder, Summary, SummaryInput, message_text};
-use crate::scenario::{ChurnAction, ChurnEvent, Scenario};
+use crate::metrics::{Duplicates, Lag, Recorder, Summary, SummaryInput, message_text};
+use crate::scenario::{ChurnAction, ChurnEvent, PlannedSend, Scenario};
+use crate::spam::Outsider;
 
 /// How many members join at once during set-up.
 const JOIN_BATCH: usize = 8;
@@ -40,9 +44,20 @@ pub struct RunResult {
     pub bytes_per_message_per_node: f64,
     /// Peak resident memory of the whole process divided by the nodes.
     pub peak_memory_per_node_mb: f64,
-    /// Gossip copies received beyond the first, per first copy, over all
-    /// nodes (gossipsub's own counters).
-    pub gossip_duplicates_per_message: Option<f64>,
+    /// Gossip copies received beyond the first, per first copy
+    /// (gossipsub's own counters), over all nodes and per node.
+    pub duplicates: Option<Duplicates>,
+    /// Once a second: (seconds into the run, share of live members holding
+    /// the most common (entries, state hash), how many different ones).
+    pub convergence_timeline: Vec<(f64, f64, usize)>,
+    /// How late the harness ran its scheduled steps.
+    pub schedule_lag: Lag,
+    /// What the discovery probes found, when the scenario has them.
+    #[serde(default)]
+    pub discovery: Option<DiscoveryResult>,
+    /// Hostile messages sent, when the scenario has spam.
+    #[serde(default)]
+    pub spam: Option<SpamCounts>,
     /// When convergence was not reached: each live member's (name,
     /// entries, entries held back waiting for others, state hash) at the
     /// end, to see who differs.
@@ -51,6 +66,101 @@ pub struct RunResult {
     pub baseline: Option<crate::baseline::Baseline>,
     /// Threshold checks: (what, passed, detail).
     pub checks: Vec<Check>,
+}
+
+/// Hostile messages a run sent.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct SpamCounts {
+    /// Valid messages the flooding members sent.
+    pub flood_messages: u64,
+    /// Invalid gossip messages the outsiders published.
+    pub outsider_messages: u64,
+}
+
+/// Hostile traffic under way.
+struct SpamRun {
+    outsiders: Vec<Outsider>,
+    flooded: Arc<AtomicU64>,
+}
+
+impl SpamRun {
+    /// Stops the outsiders and counts what was sent.
+    fn stop(mut self) -> SpamCounts {
+        let mut outsider_messages = 0;
+        for outsider in &mut self.outsiders {
+            outsider.stop();
+            outsider_messages += outsider.sent.load(Ordering::Relaxed);
+        }
+        SpamCounts {
+            flood_messages: self.flooded.load(Ordering::Relaxed),
+            outsider_messages,
+        }
+    }
+}
+
+/// Starts the scenario's hostile traffic: outsiders flooding the topic with
+/// invalid gossip, and the last members flooding valid messages, both
+/// until the traffic phase ends.
+fn start_spam(
+    scenario: &Scenario,
+    net: &LinkNet,
+    server: &str,
+    members: &[SimNode],
+    boot_addrs: &[Multiaddr],
+) -> Result<Option<SpamRun>, SimError> {
+    let Some(spam) = &scenario.spam else {
+        return Ok(None);
+    };
+    let server_id: messaging_proto::ServerId = server.parse().map_err(|_| SimError::Setup {
+        step: "start the spam".into(),
+        message: format!("bad server id {server}"),
+    })?;
+    let mut rng = StdRng::seed_from_u64(scenario.seed ^ 0x5350_414d);
+    let member_addrs: Vec<Multiaddr> = members.iter().filter_map(|n| n.addr.clone()).collect();
+    let first_index = scenario.bootstrap_nodes + scenario.members;
+    let mut outsiders = Vec::new();
+    for i in 0..spam.outsiders {
+        let mut dial = boot_addrs.to_vec();
+        dial.extend(member_addrs.sample(&mut rng, 6).cloned());
+        outsiders.push(Outsider::start(
+            net,
+            first_index + i,
+            server_id,
+            dial,
+            spam.outsider_rate_per_s,
+            rng.random(),
+        )?);
+    }
+    let flooded = Arc::new(AtomicU64::new(0));
+    let until = Duration::from_secs_f64(scenario.duration_s);
+    let period = Duration::from_secs_f64(1.0 / spam.flood_rate_per_s.max(0.001));
+    for node in members.iter().rev().take(spam.flooders as usize) {
+        let Some(handle) = node.handle().cloned() else {
+            continue;
+        };
+        let (server, flooded) = (server.to_owned(), flooded.clone());
+        node.spawn(async move {
+            let deadline = tokio::time::Instant::now() + until;
+            let mut ticker = tokio::time::interval(period);
+            for n in 0u64.. {
+                ticker.tick().await;
+                if tokio::time::Instant::now() >= deadline {
+                    break;
+                }
+                let request = Request::Send {
+                    server: server.clone(),
+                    channel: channel_name(0),
+                    text: format!("flood|{n}|{}", "x".repeat(200)),
+                    client_txn_id: None,
+                    reply_to: None,
+                };
+                if handle.request(request).await.is_ok() {
+                    flooded.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        });
+    }
+    Ok(Some(SpamRun { outsiders, flooded }))
 }
 
 /// One threshold check.
@@ -73,11 +183,7 @@ impl RunResult {
 
 /// What happens at a moment of the schedule.
 enum Step {
-    Send {
-        sender: u32,
-        channel: u32,
-        size: usize,
-    },
+    Send(PlannedSend),
     Churn(ChurnEvent),
     Return(u32),
 }
@@ -90,7 +196,10 @@ pub fn run(
 ) -> Result<RunResult, SimError> {
     let recorder = Arc::new(Recorder::default());
     let net = LinkNet::new(scenario.link.clone(), scenario.seed);
-    let timers = scenario.timers.node_timers();
+    let settings = NodeSettings {
+        timers: scenario.timers.node_timers(),
+        gossip: scenario.gossip.config(),
+    };
     let bootstraps = scenario.bootstrap_nodes;
     // Link-model index: bootstrap nodes first, then members.
     let mut boot: Vec<SimNode> = (0..bootstraps)
@@ -103,34 +212,27 @@ pub fn run(
     let setup_started = Instant::now();
     let mut boot_addrs: Vec<Multiaddr> = Vec::new();
     for node in &mut boot {
-        node.start(&net, boot_addrs.clone(), &timers, &recorder, None)?;
+        node.start(&net, boot_addrs.clone(), &settings, &recorder, None)?;
         boot_addrs.extend(node.addr.clone());
     }
     let server = set_up_server(
         scenario,
         &net,
-        &timers,
+        &settings,
         &recorder,
         &mut members,
         &boot_addrs,
     )?;
     let setup_s = setup_started.elapsed().as_secs_f64();
 
+    let spam = start_spam(scenario, &net, &server, &members, &boot_addrs)?;
+
     // The schedule: Poisson sends per sender, churn events.
     let mut rng = StdRng::seed_from_u64(scenario.seed);
     let mut schedule: Vec<(f64, Step)> = scenario
         .send_schedule(&mut rng)
         .into_iter()
-        .map(|send| {
-            (
-                send.at_s,
-                Step::Send {
-                    sender: send.sender,
-                    channel: send.channel,
-                    size: send.size,
-                },
-            )
-        })
+        .map(|send| (send.at_s, Step::Send(send)))
         .collect();
     for (at, event) in scenario.churn_schedule() {
         schedule.push((at, Step::Churn(event)));
@@ -159,6 +261,9 @@ pub fn run(
     let mut returns: BTreeMap<u64, Vec<u32>> = BTreeMap::new();
     let mut converged_at: Option<f64> = None;
     let mut last_convergence_check = Instant::now();
+    let timeline = Timeline::default();
+    let mut next_sample = 0.0f64;
+    let mut lateness_ms: Vec<f64> = Vec::new();
     let end_of_drain = start + Duration::from_secs_f64(total);
     loop {
         let now_s = start.elapsed().as_secs_f64();
@@ -179,20 +284,21 @@ pub fn run(
                 let Some((at, step)) = schedule.pop_front() else {
                     continue;
                 };
+                if !matches!(step, Step::Return(_)) {
+                    lateness_ms.push((now_s - at).max(0.0) * 1e3);
+                }
                 match step {
-                    Step::Send {
-                        sender,
-                        channel,
-                        size,
-                    } => {
+                    Step::Send(planned) => {
                         next_id += 1;
+                        let to = planned
+                            .dm_to
+                            .map(|to| members[to as usize].user_id().to_string());
                         send(
-                            &members[sender as usize],
-                            sender,
+                            &members[planned.sender as usize],
+                            &planned,
                             next_id,
                             &server,
-                            channel,
-                            size,
+                            to,
                             &recorder,
                         );
                     }
@@ -215,7 +321,7 @@ pub fn run(
                         disturbed_at = Some(Instant::now());
                         converged_at = None;
                         let node = &mut members[member as usize];
-                        node.start(&net, boot_addrs.clone(), &timers, &recorder, Some(member))?;
+                        node.start(&net, boot_addrs.clone(), &settings, &recorder, Some(member))?;
                         recorder.up(member, Instant::now());
                         recorder.event(Instant::now(), format!("member-{member} back"));
                     }
@@ -223,6 +329,10 @@ pub fn run(
                 continue;
             }
             _ => {}
+        }
+        if now_s >= next_sample {
+            next_sample = now_s.floor() + 1.0;
+            timeline.sample(now_s, &members, &server);
         }
         let traffic_over = now_s >= scenario.duration_s;
         if traffic_over
@@ -249,6 +359,26 @@ pub fn run(
     }
     let end = Instant::now();
     bar.finish_and_clear();
+    let spam = spam.map(SpamRun::stop);
+    let discovery = match &scenario.discovery {
+        Some(probes) => {
+            bar.println("probing discovery");
+            let server_id = server.parse().map_err(|_| SimError::Setup {
+                step: "probe discovery".into(),
+                message: format!("bad server id {server}"),
+            })?;
+            let first =
+                bootstraps + scenario.members + scenario.spam.as_ref().map_or(0, |s| s.outsiders);
+            Some(crate::discovery::probe(
+                &net,
+                first,
+                probes.visitors,
+                server_id,
+                &boot_addrs,
+            )?)
+        }
+        None => None,
+    };
 
     let summary = recorder.summarize(&SummaryInput {
         start,
@@ -266,13 +396,12 @@ pub fn run(
         0.0
     };
     let peak_memory_per_node_mb = peak_rss_mb() / nodes;
-    let (all, first) = members
+    let counts: Vec<(u64, u64)> = members
         .iter()
         .chain(boot.iter())
         .map(SimNode::gossip_received)
-        .fold((0, 0), |(a, f), (na, nf)| (a + na, f + nf));
-    let gossip_duplicates_per_message =
-        (first > 0).then(|| all.saturating_sub(first) as f64 / first as f64);
+        .collect();
+    let duplicates = Duplicates::from_counts(&counts);
     let divergence = if convergence_s.is_none() {
         server_views(&members, &server)
     } else {
@@ -281,7 +410,7 @@ pub fn run(
     for node in members.iter_mut().chain(boot.iter_mut()) {
         node.leave();
     }
-    let checks = check(scenario, &summary, convergence_s);
+    let checks = check(scenario, &summary, convergence_s, discovery.as_ref());
     let baseline = if scenario.baseline {
         bar.println("running the bare-gossipsub baseline");
         Some(crate::baseline::run(scenario)?)
@@ -295,7 +424,11 @@ pub fn run(
         convergence_s,
         bytes_per_message_per_node,
         peak_memory_per_node_mb,
-        gossip_duplicates_per_message,
+        duplicates,
+        convergence_timeline: timeline.points(),
+        schedule_lag: Lag::from_samples(lateness_ms),
+        spam,
+        discovery,
         divergence,
         baseline,
         checks,
@@ -307,7 +440,7 @@ pub fn run(
 fn set_up_server(
     scenario: &Scenario,
     net: &LinkNet,
-    timers: &NodeTimers,
+    settings: &NodeSettings,
     recorder: &Arc<Recorder>,
     members: &mut [SimNode],
     boot_addrs: &[Multiaddr],
@@ -317,11 +450,11 @@ fn set_up_server(
         message,
     };
     let owner = &mut members[0];
-    owner.start(net, boot_addrs.to_vec(), timers, recorder, Some(0))?;
+    owner.start(net, boot_addrs.to_vec(), settings, recorder, Some(0))?;
     let server = match owner.request(Request::CreateServer {
         name: scenario.name.clone(),
         description: scenario.description.clone(),
-        public: false,
+        public: scenario.discovery.is_some(),
     }) {
         Ok(Response::Server(detail)) => detail.server.server_id,
         other => return Err(setup("create the server", format!("{other:?}"))),
@@ -354,7 +487,7 @@ fn set_up_server(
         for &index in batch {
             let member = u32::try_from(index).unwrap_or(u32::MAX);
             let node = &mut members[index];
-            node.start(net, boot_addrs.to_vec(), timers, recorder, Some(member))?;
+            node.start(net, boot_addrs.to_vec(), settings, recorder, Some(member))?;
             let Some(handle) = node.handle().cloned() else {
                 continue;
             };
@@ -397,26 +530,34 @@ fn channel_name(channel: u32) -> String {
     }
 }
 
+/// Sends a planned message (to `to`'s user id when it is a DM).
 fn send(
     node: &SimNode,
-    sender: u32,
+    planned: &PlannedSend,
     id: u64,
     server: &str,
-    channel: u32,
-    size: usize,
+    to: Option<String>,
     recorder: &Arc<Recorder>,
 ) {
     let Some(handle) = node.handle().cloned() else {
         return;
     };
-    recorder.sending(id, sender, Instant::now());
+    recorder.sending_to(id, planned.sender, planned.dm_to, Instant::now());
     let recorder = recorder.clone();
-    let request = Request::Send {
-        server: server.to_owned(),
-        channel: channel_name(channel),
-        text: message_text(id, size),
-        client_txn_id: None,
-        reply_to: None,
+    let text = message_text(id, planned.size);
+    let request = match to {
+        Some(user) => Request::DmSend {
+            user,
+            text,
+            client_txn_id: None,
+        },
+        None => Request::Send {
+            server: server.to_owned(),
+            channel: channel_name(planned.channel),
+            text,
+            client_txn_id: None,
+            reply_to: None,
+        },
     };
     node.spawn(async move {
         match handle.request(request).await {
@@ -511,6 +652,64 @@ fn server_views(members: &[SimNode], server: &str) -> Vec<(String, u64, usize, S
         .collect()
 }
 
+/// The convergence timeline, sampled without blocking the schedule: each
+/// live node answers a status request on its own runtime and the answers
+/// are tallied per sample.
+#[derive(Default)]
+struct Timeline {
+    /// Per sample: (seconds, live members, members per (entries, state hash)).
+    samples: Arc<parking_lot::Mutex<Vec<TimelineSample>>>,
+}
+
+type TimelineSample = (f64, usize, HashMap<(u64, String), usize>);
+
+impl Timeline {
+    /// Asks every live member for its view of `server` now.
+    fn sample(&self, at_s: f64, members: &[SimNode], server: &str) {
+        let live: Vec<&SimNode> = members.iter().filter(|node| node.is_up()).collect();
+        let index = {
+            let mut samples = self.samples.lock();
+            samples.push((at_s, live.len(), HashMap::new()));
+            samples.len() - 1
+        };
+        for node in live {
+            let Some(handle) = node.handle().cloned() else {
+                continue;
+            };
+            let (samples, server) = (self.samples.clone(), server.to_owned());
+            node.spawn(async move {
+                let Ok(Response::Status(status)) = handle.request(Request::Status).await else {
+                    return;
+                };
+                if let Some(view) = status.servers.into_iter().find(|s| s.server_id == server) {
+                    let mut samples = samples.lock();
+                    if let Some((_, _, states)) = samples.get_mut(index) {
+                        *states.entry((view.entries, view.state_hash)).or_default() += 1;
+                    }
+                }
+            });
+        }
+    }
+
+    /// (seconds, share of live members holding the most common (entries,
+    /// state hash), how many different ones).
+    fn points(&self) -> Vec<(f64, f64, usize)> {
+        self.samples
+            .lock()
+            .iter()
+            .map(|(at_s, live, states)| {
+                let largest = states.values().copied().max().unwrap_or(0);
+                let share = if *live == 0 {
+                    0.0
+                } else {
+                    largest as f64 / *live as f64
+                };
+                (*at_s, share, states.len())
+            })
+            .collect()
+    }
+}
+
 /// Whether every live member holds the same entries and state of `server`.
 fn converged(members: &[SimNode], server: &str) -> bool {
     let mut first: Option<(u64, String)> = None;
@@ -527,7 +726,12 @@ fn converged(members: &[SimNode], server: &str) -> bool {
     true
 }
 
-fn check(scenario: &Scenario, summary: &Summary, convergence_s: Option<f64>) -> Vec<Check> {
+fn check(
+    scenario: &Scenario,
+    summary: &Summary,
+    convergence_s: Option<f64>,
+    discovery: Option<&DiscoveryResult>,
+) -> Vec<Check> {
     let mut checks = Vec::new();
     let thresholds = &scenario.thresholds;
     if let Some(least) = thresholds.eventual_delivery {
@@ -552,6 +756,24 @@ fn check(scenario: &Scenario, summary: &Summary, convergence_s: Option<f64>) -> 
                 || "not reached before the drain ended".into(),
                 |s| format!("{s:.2} s after the traffic stopped"),
             ),
+        });
+    }
+    if let Some(least) = thresholds.discovery {
+        let (found, of) = discovery.map_or((0, 0), |probes| {
+            (
+                probes.advert_found.min(probes.directory_found),
+                probes.visitors,
+            )
+        });
+        let share = if of == 0 {
+            0.0
+        } else {
+            f64::from(found) / f64::from(of)
+        };
+        checks.push(Check {
+            what: "discovery".into(),
+            passed: of > 0 && share >= least,
+            detail: format!("{found} of {of} probes found the server in both (need ≥ {least})"),
         });
     }
     if summary.messages_acked == 0 {

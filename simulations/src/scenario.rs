@@ -35,6 +35,10 @@ pub struct Scenario {
     /// The nodes' protocol timers.
     #[serde(default)]
     pub timers: Timers,
+    /// Gossipsub settings that differ from the shipped ones (for
+    /// what-if runs; the baseline uses them too).
+    #[serde(default)]
+    pub gossip: GossipOverrides,
     /// Every link's properties.
     pub link: LinkParams,
     /// Who sends what.
@@ -42,6 +46,12 @@ pub struct Scenario {
     /// Churn events, in any order.
     #[serde(default)]
     pub churn: Vec<ChurnEvent>,
+    /// Discovery probes after the run (the server is public then).
+    #[serde(default)]
+    pub discovery: Option<Discovery>,
+    /// Hostile traffic beside the honest one.
+    #[serde(default)]
+    pub spam: Option<Spam>,
     /// Also run the bare-gossipsub baseline (same members, links and
     /// traffic) and report our figures beside it.
     #[serde(default)]
@@ -76,6 +86,73 @@ impl Timers {
     }
 }
 
+/// Gossipsub settings a scenario changes; unset ones keep the shipped
+/// values of [`net_overlay::GossipConfig`].
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GossipOverrides {
+    /// Target mesh degree (D).
+    pub mesh_n: Option<usize>,
+    /// Lower bound of the mesh degree.
+    pub mesh_n_low: Option<usize>,
+    /// Upper bound of the mesh degree.
+    pub mesh_n_high: Option<usize>,
+    /// Publish to every subscribed peer, not only the mesh.
+    pub flood_publish: Option<bool>,
+    /// Messages larger than this many bytes trigger IDONTWANT.
+    pub idontwant_threshold: Option<usize>,
+}
+
+impl GossipOverrides {
+    /// The gossip settings the nodes run with.
+    pub fn config(&self) -> net_overlay::GossipConfig {
+        let mut config = net_overlay::GossipConfig::default();
+        if let Some(value) = self.mesh_n {
+            config.mesh_n = value;
+        }
+        if let Some(value) = self.mesh_n_low {
+            config.mesh_n_low = value;
+        }
+        if let Some(value) = self.mesh_n_high {
+            config.mesh_n_high = value;
+        }
+        if let Some(value) = self.flood_publish {
+            config.flood_publish = value;
+        }
+        if let Some(value) = self.idontwant_threshold {
+            config.idontwant_threshold = value;
+        }
+        config
+    }
+}
+
+/// Discovery probes (see [`crate::discovery`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Discovery {
+    /// Fresh peers that each look the advert up and list the directory.
+    pub visitors: u32,
+}
+
+/// Hostile traffic (see [`crate::spam`]).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Spam {
+    /// Members (the last ones, never honest senders) that send valid
+    /// messages far above the per-author rate limit.
+    #[serde(default)]
+    pub flooders: u32,
+    /// Each flooder's rate, messages per second.
+    #[serde(default)]
+    pub flood_rate_per_s: f64,
+    /// Non-members that flood the server's topic with invalid gossip.
+    #[serde(default)]
+    pub outsiders: u32,
+    /// Each outsider's rate, messages per second.
+    #[serde(default)]
+    pub outsider_rate_per_s: f64,
+}
+
 /// The traffic model.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -89,6 +166,10 @@ pub struct Traffic {
     /// Channels the messages spread over (`general` and more).
     #[serde(default = "one")]
     pub channels: u32,
+    /// The share of sends that are direct messages to a random other
+    /// member (0 to 1).
+    #[serde(default)]
+    pub dm_share: f64,
 }
 
 /// What a churn event does.
@@ -147,6 +228,10 @@ pub struct Thresholds {
     /// All live members must converge before the run ends.
     #[serde(default)]
     pub converged: bool,
+    /// Least share of discovery probes that find the server both in the
+    /// DHT and in the directory.
+    #[serde(default)]
+    pub discovery: Option<f64>,
 }
 
 /// One send of the traffic phase.
@@ -160,6 +245,8 @@ pub struct PlannedSend {
     pub channel: u32,
     /// Characters.
     pub size: usize,
+    /// A direct message to this member instead of a channel post.
+    pub dm_to: Option<u32>,
 }
 
 /// A scenario that cannot be used.
@@ -203,7 +290,8 @@ impl Scenario {
         Ok(scenario)
     }
 
-    fn validate(&self) -> Result<(), String> {
+    /// Checks every setting; the error names the one that is wrong.
+    pub fn validate(&self) -> Result<(), String> {
         if self.members < 2 || self.members > 2_000 {
             return Err("members must be between 2 and 2000".into());
         }
@@ -228,8 +316,29 @@ impl Scenario {
         if min == 0 || min > max || max > 4_000 {
             return Err("traffic.size must be [min, max] with 1 ≤ min ≤ max ≤ 4000".into());
         }
+        if !(0.0..=1.0).contains(&traffic.dm_share) {
+            return Err("traffic.dm_share must be between 0 and 1".into());
+        }
         if traffic.channels == 0 || traffic.channels > 32 {
             return Err("traffic.channels must be between 1 and 32".into());
+        }
+        if let Some(discovery) = &self.discovery
+            && !(1..=200).contains(&discovery.visitors)
+        {
+            return Err("discovery.visitors must be between 1 and 200".into());
+        }
+        if let Some(spam) = &self.spam {
+            if spam.flooders + traffic.senders >= self.members {
+                return Err("spam.flooders must leave the owner and the senders honest".into());
+            }
+            if spam.outsiders > 64 {
+                return Err("spam.outsiders must be at most 64".into());
+            }
+            for rate in [spam.flood_rate_per_s, spam.outsider_rate_per_s] {
+                if !(0.0..=10_000.0).contains(&rate) {
+                    return Err("spam rates must be between 0 and 10000 per second".into());
+                }
+            }
         }
         for event in &self.churn {
             if !(event.at_s >= 0.0 && event.at_s <= self.duration_s) {
@@ -267,11 +376,19 @@ impl Scenario {
                 }
                 let channel = rng.random_range(0..self.traffic.channels);
                 let size = rng.random_range(min..=max);
+                // Drawn only when asked for, so that scenarios without DMs
+                // keep their schedules.
+                let share = self.traffic.dm_share;
+                let dm_to = (share > 0.0 && rng.random_bool(share)).then(|| {
+                    let to = rng.random_range(0..self.members - 1);
+                    if to >= sender { to + 1 } else { to }
+                });
                 sends.push(PlannedSend {
                     at_s,
                     sender,
                     channel,
                     size,
+                    dm_to,
                 });
             }
         }
@@ -304,6 +421,7 @@ impl Scenario {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rand::SeedableRng;
 
     const SMOKE: &str = include_str!("../scenarios/smoke.toml");
 
@@ -339,5 +457,45 @@ mod tests {
         }];
         let times: Vec<f64> = scenario.churn_schedule().iter().map(|e| e.0).collect();
         assert_eq!(times, vec![1.0, 4.0, 7.0, 10.0]);
+    }
+
+    #[test]
+    fn direct_messages_go_to_another_member_and_leave_other_schedules_alone() {
+        let mut plain = Scenario::parse(SMOKE).unwrap();
+        plain.traffic.dm_share = 0.0;
+        let before = plain.send_schedule(&mut StdRng::seed_from_u64(plain.seed));
+        assert!(before.iter().all(|send| send.dm_to.is_none()));
+        let mut with_dms = plain.clone();
+        with_dms.traffic.dm_share = 0.5;
+        let sends = with_dms.send_schedule(&mut StdRng::seed_from_u64(plain.seed));
+        let dms: Vec<&PlannedSend> = sends.iter().filter(|s| s.dm_to.is_some()).collect();
+        assert!(dms.len() > sends.len() / 4 && dms.len() < sends.len() * 3 / 4);
+        for send in dms {
+            let to = send.dm_to.unwrap();
+            assert!(to != send.sender && to < plain.members, "{send:?}");
+        }
+        // The same seed gives the same schedule again.
+        let again = plain.send_schedule(&mut StdRng::seed_from_u64(plain.seed));
+        assert_eq!(before, again);
+    }
+
+    #[test]
+    fn spam_discovery_and_dm_settings_are_checked() {
+        let flood_all = format!("{SMOKE}\n[spam]\nflooders = 4\nflood_rate_per_s = 10.0\n");
+        assert!(
+            Scenario::parse(&flood_all)
+                .unwrap_err()
+                .contains("flooders")
+        );
+        let no_visitors = SMOKE.replace("visitors = 3", "visitors = 0");
+        assert!(
+            Scenario::parse(&no_visitors)
+                .unwrap_err()
+                .contains("visitors")
+        );
+        let share = SMOKE.replace("channels = 2", "channels = 2\ndm_share = 1.5");
+        assert!(Scenario::parse(&share).unwrap_err().contains("dm_share"));
+        let gossip = format!("{SMOKE}\n[gossip]\nmesh_n = 5\n");
+        assert_eq!(Scenario::parse(&gossip).unwrap().gossip.config().mesh_n, 5);
     }
 }

@@ -1,6 +1,7 @@
 //! The smoke scenario, as CI runs it: real nodes over the simulated
-//! network, a crash and a leave that both return; every acknowledged
-//! message reaches every member online at the end, and all converge.
+//! network, a crash and a leave that both return, channel posts and direct
+//! messages; every acknowledged message reaches every member online at the
+//! end, all converge, and fresh peers discover the public server.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use simulations::{Scenario, report, run};
@@ -21,6 +22,8 @@ fn the_smoke_scenario_meets_its_thresholds() {
         "report.md",
         "latency_cdf.svg",
         "delivery_over_time.svg",
+        "convergence_timeline.svg",
+        "duplicates_histogram.svg",
     ] {
         assert!(out.path().join(file).exists(), "{file} missing");
     }
@@ -30,6 +33,12 @@ fn the_smoke_scenario_meets_its_thresholds() {
     // The churn happened and the returning members caught up.
     assert_eq!(summary.churn_events.len(), 4, "{:?}", summary.churn_events);
     assert!(summary.returning_deliveries[1] > 0);
+    // Direct messages were part of the traffic and all arrived.
+    assert!(summary.dm_deliveries[1] > 0, "{summary:?}");
+    assert_eq!(summary.dm_deliveries[0], summary.dm_deliveries[1]);
+    // Gossip duplicates and the convergence timeline were measured.
+    assert!(result.duplicates.is_some());
+    assert!(result.convergence_timeline.len() >= 10);
 }
 
 #[test]

@@ -50,11 +50,13 @@ pub fn message_id(data: &[u8]) -> MessageId {
     MessageId::new(blake3::hash(data).as_bytes())
 }
 
-/// Builds the gossipsub behaviour.
-pub(crate) fn behaviour(config: &GossipConfig) -> Result<gossipsub::Behaviour, OverlayError> {
-    let gossip_config = gossipsub::ConfigBuilder::default()
+/// Gossipsub's settings from ours: anonymous messages with content-hash
+/// ids, our size limit, mesh and timers. The simulation harness's bare
+/// gossipsub baseline uses the same.
+pub fn config_builder(config: &GossipConfig) -> gossipsub::ConfigBuilder {
+    let mut builder = gossipsub::ConfigBuilder::default();
+    builder
         .validation_mode(ValidationMode::Anonymous)
-        .validate_messages()
         .message_id_fn(|message| message_id(&message.data))
         .max_transmit_size(MAX_TRANSMIT_SIZE)
         .heartbeat_interval(config.heartbeat_interval)
@@ -64,6 +66,16 @@ pub(crate) fn behaviour(config: &GossipConfig) -> Result<gossipsub::Behaviour, O
         .mesh_n_high(config.mesh_n_high)
         .mesh_outbound_min(config.mesh_outbound_min)
         .duplicate_cache_time(config.duplicate_cache_time)
+        .flood_publish(config.flood_publish)
+        .idontwant_message_size_threshold(config.idontwant_threshold)
+        .idontwant_on_publish(true);
+    builder
+}
+
+/// Builds the gossipsub behaviour.
+pub(crate) fn behaviour(config: &GossipConfig) -> Result<gossipsub::Behaviour, OverlayError> {
+    let gossip_config = config_builder(config)
+        .validate_messages()
         .build()
         .map_err(|err| OverlayError::Config(format!("gossipsub: {err}")))?;
     let mut behaviour = gossipsub::Behaviour::new(MessageAuthenticity::Anonymous, gossip_config)

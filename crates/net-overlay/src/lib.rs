@@ -59,7 +59,10 @@ pub use config::{
     TransportFactory,
 };
 pub use error::OverlayError;
-pub use gossip::{GRAYLIST_THRESHOLD, MAX_TRANSMIT_SIZE, message_id, topic_hash};
+pub use gossip::{
+    GRAYLIST_THRESHOLD, MAX_TRANSMIT_SIZE, config_builder as gossipsub_config, message_id,
+    topic_hash,
+};
 pub use handle::{
     AdvertLookup, GossipVerdict, InboundToken, OverlayEvent, OverlayHandle, PublishOutcome,
 };
