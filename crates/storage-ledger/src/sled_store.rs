@@ -97,6 +97,28 @@ impl OpenOptions {
     }
 }
 
+/// How long opening waits for the directory's lock: sled's background
+/// threads of a ledger just dropped in this process (a restart) may hold it
+/// for a moment after the drop.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// Opens sled, waiting up to [`LOCK_WAIT`] while the directory is locked.
+fn open_when_unlocked(config: &sled::Config) -> Result<sled::Db, LedgerError> {
+    let started = std::time::Instant::now();
+    loop {
+        match config.open() {
+            Ok(db) => return Ok(db),
+            Err(sled::Error::Io(err))
+                if err.to_string().contains("could not acquire lock")
+                    && started.elapsed() < LOCK_WAIT =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Err(err) => return Err(LedgerError::storage("open the database")(err)),
+        }
+    }
+}
+
 /// The sled-backed ledger. Dropping it flushes pending writes and stops
 /// its committer thread.
 pub struct SledLedger {
@@ -146,13 +168,12 @@ impl SledLedger {
             Durability::GroupCommit => None,
             Durability::NoFlush => Some(1_000),
         };
-        let db = sled::Config::new()
+        let config = sled::Config::new()
             .path(path)
             .mode(sled::Mode::HighThroughput)
             .cache_capacity(options.cache_bytes)
-            .flush_every_ms(flush_every)
-            .open()
-            .map_err(LedgerError::storage("open the database"))?;
+            .flush_every_ms(flush_every);
+        let db = open_when_unlocked(&config)?;
         check_format(&db)?;
         if journal::recover(&db)? {
             tracing::debug!("checked the last append after reopening");

@@ -281,6 +281,21 @@ fn no_flush_mode_resolves_at_once_and_explicit_flush_persists() {
     );
 }
 
+/// Reopening right after a drop (a restart in the same process) waits for
+/// the lock the closing ledger's threads still hold, instead of failing.
+#[test]
+fn opening_waits_for_a_ledger_being_closed() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = SledLedger::open(dir.path(), &key(1)).unwrap();
+    let closer = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        drop(first);
+    });
+    let second = SledLedger::open(dir.path(), &key(1));
+    closer.join().unwrap();
+    assert!(second.is_ok(), "{second:?}");
+}
+
 #[test]
 fn equivocation_evidence_is_bounded_per_feed() {
     let dir = tempfile::tempdir().unwrap();
