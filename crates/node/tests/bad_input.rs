@@ -238,3 +238,71 @@ async fn strangers_broken_chains_and_equivocation_are_refused() {
     let history = a.history(&server, "general", 10).await;
     assert_eq!(history[0].message_id, second);
 }
+
+/// Old entries sent again — long after gossip's duplicate cache forgot
+/// them, here pushed straight to the node — are recognised as held and
+/// change nothing: no new entry, no message shown twice, the same state.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replayed_entries_change_nothing() {
+    let (_r, a, b, server) = owner_replica_and_joiner().await;
+    for text in ["first words", "second words", "third words"] {
+        b.send(&server, "general", text).await;
+    }
+    eventually(WAIT, || {
+        let (a, server) = (&a, server.clone());
+        async move { (a.texts(&server, "general").await.len() == 3).then_some(()) }
+    })
+    .await;
+    let stored_before = ledger_entries(&a).await;
+    let state_before = a.detail(&server).await.state_hash;
+
+    // Fetch B's feed from A as raw bytes, as any peer could, and send it
+    // back to A (and to B, its author).
+    let server_id: messaging_proto::ServerId = server.parse().unwrap();
+    let general: messaging_proto::ChannelId = a.detail(&server).await.channels[0]
+        .channel_id
+        .parse()
+        .unwrap();
+    let identity = identity_core::Identity::generate(&mut rand::rng());
+    let mut config = net_overlay::OverlayConfig::memory();
+    config.listen = vec!["/memory/0".parse().unwrap()];
+    let (overlay, _events) = net_overlay::Overlay::start(&identity, config).unwrap();
+    overlay.dial(a.addr.clone()).await.unwrap();
+    let response = overlay
+        .sync(
+            a.identity.user_id().to_peer_id(),
+            messaging_proto::SyncRequest::Range(messaging_proto::RangeRequest {
+                log: server_id.channel_log(&general),
+                author: b.identity.user_id(),
+                from_seq: 1,
+                limit: 100,
+                max_bytes: 1 << 20,
+            }),
+        )
+        .await
+        .unwrap();
+    overlay.shutdown().await.unwrap();
+    let messaging_proto::SyncResponse::Range(range) = response else {
+        panic!("unexpected {response:?}");
+    };
+    assert_eq!(range.entries.len(), 3);
+    let old: Vec<messaging_proto::VerifiedEntry> = range
+        .entries
+        .into_iter()
+        .map(|bytes| messaging_proto::VerifiedEntry::verify(bytes).unwrap())
+        .collect();
+    let space = SpaceId::from(server_id);
+    for target in [&a, &b] {
+        assert_eq!(
+            push_raw(target, space, old.clone()).await,
+            vec![PushResult::Duplicate; 3],
+            "{}",
+            target.name
+        );
+    }
+    assert_eq!(ledger_entries(&a).await, stored_before);
+    assert_eq!(a.detail(&server).await.state_hash, state_before);
+    let mut texts = a.texts(&server, "general").await;
+    texts.sort();
+    assert_eq!(texts, vec!["first words", "second words", "third words"]);
+}
