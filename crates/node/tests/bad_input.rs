@@ -153,7 +153,7 @@ async fn broken_invites_are_refused_with_their_own_errors() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn strangers_broken_chains_and_equivocation_are_refused() {
-    let (_r, a, b, server) = owner_replica_and_joiner().await;
+    let (r, a, b, server) = owner_replica_and_joiner().await;
     let invite = a.invite(&server).await;
     let key = node::invite_code::parse(&invite, 0)
         .unwrap()
@@ -211,10 +211,24 @@ async fn strangers_broken_chains_and_equivocation_are_refused() {
         &key,
         "the other seq 2",
     );
-    assert_eq!(
-        push_raw(&a, space, vec![fork]).await,
-        vec![PushResult::Rejected]
-    );
+    // Every honest node refuses it the same way: the member and the
+    // replica (which cannot decrypt and judges by the chain alone), once
+    // the replica holds the first seq 2.
+    eventually(WAIT, || {
+        let r = &r;
+        async move { (ledger_entries(r).await >= stored_before).then_some(()) }
+    })
+    .await;
+    let replica_before = ledger_entries(&r).await;
+    for node in [&a, &r] {
+        assert_eq!(
+            push_raw(node, space, vec![fork.clone()]).await,
+            vec![PushResult::Rejected],
+            "{}",
+            node.name
+        );
+    }
+    assert_eq!(ledger_entries(&r).await, replica_before);
     // An entry of another space pushed under this one.
     let other = forge_post(
         &b.identity,
