@@ -65,11 +65,7 @@ fn start_node(
         node: format!("baseline-{index}"),
         message,
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .thread_name(format!("base-{index}"))
-        .enable_all()
-        .build()
+    let runtime = crate::cluster::peer_runtime(&format!("base-{index}"))
         .map_err(|err| fail(err.to_string()))?;
     let keypair = libp2p::identity::Keypair::generate_ed25519();
     let peer_id = keypair.public().to_peer_id();

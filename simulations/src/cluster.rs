@@ -46,6 +46,28 @@ pub enum SimError {
     },
 }
 
+/// A tokio runtime with one worker thread named `name`: every simulated
+/// peer gets its own, so that dropping it stops all the peer runs.
+pub(crate) fn peer_runtime(name: &str) -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name(name)
+        .enable_all()
+        .build()
+}
+
+/// The overlay settings of a simulated peer: link-model index `index` of
+/// `net`, a fresh memory port, no relay client, AutoNAT or mDNS.
+pub(crate) fn overlay_config(net: &LinkNet, index: u32) -> OverlayConfig {
+    let mut config = OverlayConfig::memory();
+    config.transport = net.transport(index);
+    config.relay_client = false;
+    config.autonat = false;
+    config.mdns = false;
+    config.listen = vec![Multiaddr::empty().with(net_overlay::Protocol::Memory(0))];
+    config
+}
+
 /// How every simulated node is configured.
 #[derive(Clone, Debug)]
 pub struct NodeSettings {
@@ -115,20 +137,11 @@ impl SimNode {
             node: self.name.clone(),
             message,
         };
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .thread_name(format!("sim-{}", self.name))
-            .enable_all()
-            .build()
-            .map_err(|err| fail(err.to_string()))?;
-        let mut overlay = OverlayConfig::memory();
-        overlay.transport = net.transport(self.index);
-        overlay.relay_client = false;
-        overlay.autonat = false;
-        overlay.mdns = false;
+        let runtime =
+            peer_runtime(&format!("sim-{}", self.name)).map_err(|err| fail(err.to_string()))?;
         // A fresh port at every start, as a desktop peer gets: peers learn
         // the new address through the bootstrap nodes and identify.
-        overlay.listen = vec![Multiaddr::empty().with(net_overlay::Protocol::Memory(0))];
+        let mut overlay = overlay_config(net, self.index);
         overlay.bootstrap = bootstrap;
         overlay.gossip = settings.gossip.clone();
         let mut config = NodeConfig::new(self.dir.clone(), overlay);

@@ -6,10 +6,10 @@ use std::time::{Duration, Instant};
 
 use identity_core::Identity;
 use messaging_proto::ServerId;
-use net_overlay::{KadMode, Multiaddr, Overlay, OverlayConfig};
+use net_overlay::{KadMode, Multiaddr, Overlay};
 use serde::{Deserialize, Serialize};
 
-use crate::cluster::SimError;
+use crate::cluster::{SimError, overlay_config, peer_runtime};
 use crate::link::LinkNet;
 
 /// How long one lookup may take before it counts as failed.
@@ -52,18 +52,10 @@ pub fn probe(
             node: format!("visitor-{index}"),
             message,
         };
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .map_err(|err| fail(err.to_string()))?;
-        let mut config = OverlayConfig::memory();
-        config.transport = net.transport(index);
+        let runtime =
+            peer_runtime(&format!("visitor-{index}")).map_err(|err| fail(err.to_string()))?;
+        let mut config = overlay_config(net, index);
         config.kad_mode = KadMode::Client;
-        config.relay_client = false;
-        config.autonat = false;
-        config.mdns = false;
-        config.listen = vec![Multiaddr::empty().with(net_overlay::Protocol::Memory(0))];
         config.bootstrap = bootstrap.to_vec();
         let identity = Identity::generate(&mut rand::rng());
         runtime.block_on(async {

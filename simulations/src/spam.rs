@@ -21,11 +21,11 @@ use messaging_proto::{
     Body, ChannelId, EntryDraft, EpochKey, GossipMessage, Payload, Sealing, ServerId, SpaceId,
     Text, TxnId, VerifiedEntry,
 };
-use net_overlay::{GossipVerdict, Multiaddr, Overlay, OverlayConfig, OverlayEvent};
+use net_overlay::{GossipVerdict, Multiaddr, Overlay, OverlayEvent};
 use rand::rngs::StdRng;
 use rand::{Rng, RngExt, SeedableRng};
 
-use crate::cluster::SimError;
+use crate::cluster::{SimError, overlay_config, peer_runtime};
 use crate::link::LinkNet;
 
 /// The three kinds of invalid gossip an outsider sends, in turn.
@@ -73,19 +73,9 @@ impl Outsider {
             node: name.clone(),
             message,
         };
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .thread_name(name.clone())
-            .enable_all()
-            .build()
-            .map_err(|err| fail(err.to_string()))?;
+        let runtime = peer_runtime(&name).map_err(|err| fail(err.to_string()))?;
         let identity = Identity::generate(&mut rand::rng());
-        let mut config = OverlayConfig::memory();
-        config.transport = net.transport(index);
-        config.relay_client = false;
-        config.autonat = false;
-        config.mdns = false;
-        config.listen = vec![Multiaddr::empty().with(net_overlay::Protocol::Memory(0))];
+        let config = overlay_config(net, index);
         let (overlay, mut events) = runtime
             .block_on(async { Overlay::start(&identity, config) })
             .map_err(|err| fail(err.to_string()))?;

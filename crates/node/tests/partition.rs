@@ -21,6 +21,27 @@ async fn snapshot(node: &TestNode, server: &str) -> (String, BTreeSet<String>, V
     (detail.state_hash, channels, texts)
 }
 
+/// `owner` makes `member` an admin and waits until the member sees it.
+async fn make_admin(owner: &TestNode, member: &TestNode, server: &str) {
+    owner
+        .request(Request::GrantRole {
+            server: server.to_owned(),
+            user: member.identity.user_id().to_string(),
+            role: "admin".into(),
+        })
+        .await;
+    eventually(WAIT, || async move {
+        member
+            .detail(server)
+            .await
+            .members
+            .iter()
+            .any(|m| m.display_name == member.name && m.role == "admin")
+            .then_some(())
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn members_converge_after_a_partition_heals() {
     init_tracing();
@@ -40,25 +61,7 @@ async fn members_converge_after_a_partition_heals() {
         wait_members(node, &server, 5).await;
     }
     // Carol may change the server too.
-    members[0]
-        .request(Request::GrantRole {
-            server: server.clone(),
-            user: members[2].identity.user_id().to_string(),
-            role: "admin".into(),
-        })
-        .await;
-    eventually(WAIT, || {
-        let (carol, server) = (&members[2], server.clone());
-        async move {
-            let detail = carol.detail(&server).await;
-            detail
-                .members
-                .iter()
-                .any(|m| m.display_name == "carol" && m.role == "admin")
-                .then_some(())
-        }
-    })
-    .await;
+    make_admin(&members[0], &members[2], &server).await;
 
     net.split();
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -173,25 +176,7 @@ async fn an_event_the_fold_refuses_is_kept_by_every_member() {
     for node in &members {
         wait_members(node, &server, 3).await;
     }
-    members[0]
-        .request(Request::GrantRole {
-            server: server.clone(),
-            user: members[2].identity.user_id().to_string(),
-            role: "admin".into(),
-        })
-        .await;
-    eventually(WAIT, || {
-        let (carol, server) = (&members[2], server.clone());
-        async move {
-            let detail = carol.detail(&server).await;
-            detail
-                .members
-                .iter()
-                .any(|m| m.display_name == "carol" && m.role == "admin")
-                .then_some(())
-        }
-    })
-    .await;
+    make_admin(&members[0], &members[2], &server).await;
 
     net.split();
     tokio::time::sleep(Duration::from_millis(500)).await;

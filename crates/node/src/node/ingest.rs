@@ -308,7 +308,6 @@ impl NodeCore {
 
     /// Applies an allowed control record (ours or received) and reacts to it.
     pub(crate) async fn apply_control(&mut self, server: ServerId, record: ControlRecord) {
-        let refused_before = self.refused_records(&server);
         let Some(runtime) = self.servers.get_mut(&server) else {
             return;
         };
@@ -319,28 +318,37 @@ impl NodeCore {
                 .is_none_or(|last| record.order_key() > last)
                 && state.apply(&record).is_ok()
         });
-        if !applied_in_order {
-            self.refold(&server);
-        }
         // A record the fold refuses at its place is kept but has no effect
         // (no key taken from it, no grant owed because of it) — until an
-        // earlier record arrives that makes the fold allow it.
-        let refused_now = self.refused_records(&server);
-        let mut effective: Vec<ControlRecord> = Vec::new();
-        if let Some(runtime) = self.servers.get(&server) {
-            effective.extend(
-                runtime
-                    .records
-                    .values()
-                    .filter(|known| {
-                        refused_before.contains(&known.hash) && !refused_now.contains(&known.hash)
-                    })
-                    .cloned(),
-            );
-        }
-        if !refused_now.contains(&record.hash) {
-            effective.push(record);
-        }
+        // earlier record arrives that makes the fold allow it. Only a
+        // refold can change what was refused before.
+        let effective: Vec<ControlRecord> = if applied_in_order {
+            vec![record]
+        } else {
+            let refused_before = self.refused_records(&server);
+            self.refold(&server);
+            let refused_now = self.refused_records(&server);
+            let mut effective: Vec<ControlRecord> = self
+                .servers
+                .get(&server)
+                .map(|runtime| {
+                    runtime
+                        .records
+                        .values()
+                        .filter(|known| {
+                            known.hash != record.hash
+                                && refused_before.contains(&known.hash)
+                                && !refused_now.contains(&known.hash)
+                        })
+                        .cloned()
+                        .collect()
+                })
+                .unwrap_or_default();
+            if !refused_now.contains(&record.hash) {
+                effective.push(record);
+            }
+            effective
+        };
         for record in &effective {
             self.after_control(server, record).await;
         }
