@@ -4,7 +4,8 @@
 //! A verifier checks, in order: size, decoding, the embedded genesis entry
 //! (a valid signed server genesis), that the server id is the genesis hash,
 //! that the advert is signed by the genesis author (the owner), that it has
-//! not expired and does not claim to live longer than seven days, and that
+//! not expired and does not claim to live longer than seven days (plus
+//! [`MAX_CLOCK_SKEW_MS`]: the owner's clock may be ahead of ours), and that
 //! only a public advert carries a join key.
 
 use bytes::Bytes;
@@ -18,15 +19,16 @@ use crate::error::ProtoError;
 use crate::group_key::EpochKey;
 use crate::ids::{ServerId, hex};
 use crate::limits::{
-    MAX_ADVERT_BOOTSTRAP_PEERS, MAX_ADVERT_LIFETIME_MS, MAX_DESCRIPTION_CHARS,
+    MAX_ADVERT_BOOTSTRAP_PEERS, MAX_ADVERT_LIFETIME_MS, MAX_CLOCK_SKEW_MS, MAX_DESCRIPTION_CHARS,
     MAX_SERVER_NAME_CHARS, MAX_SIGNED_ADVERT_BYTES, MAX_SIGNED_ENTRY_BYTES,
 };
 use crate::pb;
 
 /// Domain-separation tag of advert signatures.
 pub const ADVERT_SIGNATURE_CONTEXT: &[u8] = b"palaver/v1/advert\0";
-/// Clock skew tolerated when checking an advert's expiry bound.
-pub const ADVERT_CLOCK_SKEW_MS: u64 = 5 * 60 * 1000;
+/// Clock skew tolerated when checking an advert's expiry bound: the
+/// protocol's one tolerance, [`MAX_CLOCK_SKEW_MS`].
+pub const ADVERT_CLOCK_SKEW_MS: u64 = MAX_CLOCK_SKEW_MS;
 /// Prefix of advert record keys in the DHT.
 pub const ADVERT_KEY_PREFIX: &str = "/palaver/advert/";
 
@@ -231,5 +233,35 @@ fn advert_to_pb(advert: &ServerAdvert) -> pb::ServerAdvert {
         seq: advert.seq,
         expires_at_ms: advert.expires_at_ms,
         member_count: advert.member_count,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW: u64 = 1_800_000_000_000;
+    const MINUTE: u64 = 60_000;
+
+    #[test]
+    fn the_expiry_bound_allows_the_clock_tolerance_and_no_more() {
+        // An owner ten minutes ahead of us publishing for the longest
+        // lifetime: accepted; a millisecond more is not.
+        let furthest = NOW + MAX_CLOCK_SKEW_MS + MAX_ADVERT_LIFETIME_MS;
+        assert_eq!(MAX_CLOCK_SKEW_MS, 10 * MINUTE);
+        assert_eq!(check_expiry(furthest, NOW), Ok(()));
+        assert_eq!(
+            check_expiry(furthest + 1, NOW),
+            Err(ProtoError::AdvertExpiryTooFar)
+        );
+        // Expired at its expiry instant.
+        assert_eq!(check_expiry(NOW + 1, NOW), Ok(()));
+        assert_eq!(
+            check_expiry(NOW, NOW),
+            Err(ProtoError::AdvertExpired {
+                expires_at_ms: NOW,
+                now_ms: NOW
+            })
+        );
     }
 }

@@ -175,7 +175,9 @@ pub enum ProtoError {
         now_ms: u64,
     },
     /// An advert claims to stay valid for longer than allowed.
-    #[error("the advert's expiry is too far in the future")]
+    #[error(
+        "the advert's expiry is too far in the future (more than 7 days and the clock tolerance from now by this computer's clock: is it behind?)"
+    )]
     AdvertExpiryTooFar,
 }
 

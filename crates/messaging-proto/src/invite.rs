@@ -12,7 +12,9 @@ use crate::common::{BootstrapPeer, peers_from_pb, peers_to_pb};
 use crate::error::ProtoError;
 use crate::group_key::EpochKey;
 use crate::ids::{InviteId, ServerId};
-use crate::limits::{MAX_INVITE_BOOTSTRAP_PEERS, MAX_SERVER_NAME_CHARS, MAX_SIGNED_INVITE_BYTES};
+use crate::limits::{
+    MAX_CLOCK_SKEW_MS, MAX_INVITE_BOOTSTRAP_PEERS, MAX_SERVER_NAME_CHARS, MAX_SIGNED_INVITE_BYTES,
+};
 use crate::pb;
 
 /// Domain-separation tag of invite signatures.
@@ -44,10 +46,21 @@ pub struct Invite {
 }
 
 impl Invite {
-    /// True when the invite has an expiry at or before `now_ms`.
+    /// True when the invite has expired by a clock reading `now_ms`: see
+    /// [`expiry_has_passed`].
     pub fn is_expired(&self, now_ms: u64) -> bool {
-        self.expires_at_ms.is_some_and(|expiry| expiry <= now_ms)
+        self.expires_at_ms
+            .is_some_and(|expiry| expiry_has_passed(expiry, now_ms))
     }
+}
+
+/// True when an expiry written by one peer's clock (the inviter's) has
+/// passed by another's reading `now_ms` (the joiner's): at or after
+/// `expires_at_ms + MAX_CLOCK_SKEW_MS`, since the two clocks may be that
+/// far apart. An invite thus lives up to that much longer than its
+/// inviter asked, and never less.
+pub fn expiry_has_passed(expires_at_ms: u64, now_ms: u64) -> bool {
+    now_ms >= expires_at_ms.saturating_add(MAX_CLOCK_SKEW_MS)
 }
 
 /// An invite with its inviter's signature, checked when decoded.

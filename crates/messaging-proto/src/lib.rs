@@ -91,7 +91,9 @@ pub use error::ProtoError;
 pub use gossip::GossipMessage;
 pub use group_key::{EpochKey, KEY_LEN, NONCE_LEN, TAG_LEN, epoch_key_aad};
 pub use ids::{ChannelId, DmId, EntryHash, InboxTag, InviteId, LogId, ServerId, SpaceId};
-pub use invite::{INVITE_SIGNATURE_CONTEXT, INVITE_VERSION, Invite, SignedInvite};
+pub use invite::{
+    INVITE_SIGNATURE_CONTEXT, INVITE_VERSION, Invite, SignedInvite, expiry_has_passed,
+};
 pub use payload::{Body, Payload, Text, TxnId};
 pub use sync::{
     DigestResponse, Head, HeadsResponse, LogDigest, PushResult, RangeRequest, RangeResponse,

@@ -44,6 +44,12 @@ pub const MAX_SIGNED_INVITE_BYTES: usize = 4 * 1024;
 pub const MAX_SIGNED_ADVERT_BYTES: usize = 12 * 1024;
 /// Longest an advert may stay valid after `now`.
 pub const MAX_ADVERT_LIFETIME_MS: u64 = 7 * 24 * 60 * 60 * 1000;
+/// How far apart two peers' clocks may be (each off by up to ±5 minutes)
+/// for every check that compares a time one peer wrote with another's
+/// clock: an invite's expiry (judged by the joiner), an advert's expiry
+/// bound (judged by every reader). Entry timestamps are never checked
+/// against a clock; they are shown, not used for order.
+pub const MAX_CLOCK_SKEW_MS: u64 = 10 * 60 * 1000;
 /// Largest encoded sync request or response.
 pub const MAX_SYNC_MESSAGE_BYTES: usize = 1024 * 1024 + 64 * 1024;
 /// Most bytes of entries in one range response or push request.

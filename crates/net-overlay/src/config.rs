@@ -10,6 +10,7 @@ use libp2p::core::transport::Boxed;
 use libp2p::{Multiaddr, PeerId, identity::Keypair};
 
 use crate::address_book::AddressBookSnapshot;
+use crate::clock::Clock;
 
 /// A Prometheus registry shared by the overlay and the node.
 pub type SharedRegistry = Arc<parking_lot::Mutex<prometheus_client::registry::Registry>>;
@@ -159,6 +160,9 @@ pub struct OverlayConfig {
     pub agent_version: String,
     /// Where libp2p's own metrics are registered (none: no metrics).
     pub metrics: Option<SharedRegistry>,
+    /// The wall clock that advert expiries are checked against (a node
+    /// sets it to its own clock).
+    pub clock: Clock,
 }
 
 impl Default for OverlayConfig {
@@ -186,6 +190,7 @@ impl Default for OverlayConfig {
             maintenance_interval: Duration::from_millis(500),
             agent_version: format!("palaver/{}", env!("CARGO_PKG_VERSION")),
             metrics: None,
+            clock: Clock::system(),
         }
     }
 }

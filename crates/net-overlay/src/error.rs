@@ -49,6 +49,16 @@ pub enum OverlayError {
     /// No valid advert for the server was found in the DHT.
     #[error("no valid advert found for server {0}")]
     AdvertNotFound(ServerId),
+    /// Adverts for the server were found in the DHT but none verifies here,
+    /// e.g. because our clock is further from the owner's than the protocol
+    /// tolerates (`advert.expired`, `advert.expiry_too_far`).
+    #[error("the adverts found for server {server} are refused: [{}] {error}", error.code())]
+    AdvertRejected {
+        /// The server.
+        server: ServerId,
+        /// Why the last advert found was refused.
+        error: Box<ProtoError>,
+    },
     /// A DHT operation failed.
     #[error("DHT operation failed: {0}")]
     Dht(String),
@@ -84,6 +94,7 @@ impl OverlayError {
             Self::Request { .. } => "overlay.request_failed",
             Self::InvalidResponse { .. } => "overlay.invalid_response",
             Self::AdvertNotFound(_) => "overlay.advert_not_found",
+            Self::AdvertRejected { .. } => "overlay.advert_rejected",
             Self::Dht(_) => "overlay.dht",
             Self::InvalidAdvert(_) => "overlay.invalid_advert",
             Self::NotSubscribed(_) => "overlay.not_subscribed",

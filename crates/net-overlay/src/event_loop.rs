@@ -10,7 +10,7 @@
 //! returns when the command channel closes or on `Shutdown`.
 
 use std::collections::{HashMap, HashSet};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures::StreamExt;
@@ -28,9 +28,10 @@ use libp2p::request_response::{self, OutboundRequestId, ResponseChannel};
 use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
 use libp2p::swarm::{ConnectionId, DialError, SwarmEvent};
 use libp2p::{Multiaddr, PeerId, Swarm, autonat, identify, mdns, relay};
+use messaging_proto::limits::MAX_SIGNED_ADVERT_BYTES;
 use messaging_proto::{
-    DirectoryRequest, DirectoryResponse, ServerId, SignedAdvert, SyncErrorCode, SyncRequest,
-    SyncResponse,
+    DirectoryRequest, DirectoryResponse, ProtoError, ServerId, SignedAdvert, SyncErrorCode,
+    SyncRequest, SyncResponse,
 };
 use tokio::sync::mpsc;
 
@@ -44,7 +45,7 @@ use crate::handle::{
     AdvertLookup, Command, EventSender, GossipVerdict, InboundToken, OverlayEvent, PublishOutcome,
     Reply, TokenBucket,
 };
-use crate::records::{self, advert_key, directory_key};
+use crate::records::{self, RecordRejection, advert_key, directory_key};
 use crate::status::{NatStatus, NetworkStatus};
 
 /// Most outbound requests, DHT queries or dials waiting at once.
@@ -61,18 +62,12 @@ const FALLBACK_INTERVAL: Duration = Duration::from_secs(30);
 /// when it has any peer at all.
 const KAD_REFRESH_INTERVAL: Duration = Duration::from_secs(5 * 60);
 
-pub(crate) fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |elapsed| {
-            u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX)
-        })
-}
-
 struct AdvertQuery {
     server: ServerId,
     best: Option<SignedAdvert>,
     rejected: u32,
+    /// Why the last invalid record was refused (reported if none is valid).
+    last_rejection: Option<ProtoError>,
     started: Instant,
     reply: Reply<AdvertLookup>,
 }
@@ -242,7 +237,8 @@ impl EventLoop {
                         .kad
                         .add_address(&peer, addr.clone());
                 }
-                self.address_book.remember(server, peer, &addrs, now_ms());
+                self.address_book
+                    .remember(server, peer, &addrs, self.config.clock.now_ms());
                 let result = if keep_connected && !self.redial.want(peer, addrs, Instant::now()) {
                     Err(OverlayError::Busy)
                 } else {
@@ -395,6 +391,7 @@ impl EventLoop {
                         server,
                         best: None,
                         rejected: 0,
+                        last_rejection: None,
                         started: Instant::now(),
                         reply,
                     },
@@ -517,7 +514,8 @@ impl EventLoop {
         let server = advert.advert().server_id;
         let bytes = advert.to_bytes();
         // Check with the same rules every peer applies before storing.
-        if let Err(err) = SignedAdvert::from_bytes_for(&bytes, &server, now_ms()) {
+        let now = self.config.clock.now_ms();
+        if let Err(err) = SignedAdvert::from_bytes_for(&bytes, &server, now) {
             let _ = reply.send(Err(OverlayError::InvalidAdvert(Box::new(err))));
             return;
         }
@@ -526,7 +524,7 @@ impl EventLoop {
             return;
         }
         let mut record = Record::new(advert_key(&server), bytes);
-        record.expires = expiry_instant(advert.advert().expires_at_ms);
+        record.expires = expiry_instant(advert.advert().expires_at_ms, now);
         let kad = &mut self.swarm.behaviour_mut().kad;
         // `put_record` stores locally and replicates to the closest peers.
         match kad.put_record(record, Quorum::One) {
@@ -761,7 +759,7 @@ impl EventLoop {
     fn remember_server_peer(&mut self, server: ServerId, peer: PeerId) {
         let addrs = self.peer_addrs.get(&peer).cloned().unwrap_or_default();
         self.address_book
-            .remember(Some(server), peer, &addrs, now_ms());
+            .remember(Some(server), peer, &addrs, self.config.clock.now_ms());
     }
 
     fn note_peer_addrs(&mut self, peer: PeerId, addrs: &[Multiaddr]) {
@@ -794,7 +792,8 @@ impl EventLoop {
                 }
                 self.note_peer_addrs(peer_id, &addrs);
                 if self.redial.is_wanted(&peer_id) {
-                    self.address_book.remember(None, peer_id, &addrs, now_ms());
+                    self.address_book
+                        .remember(None, peer_id, &addrs, self.config.clock.now_ms());
                 }
                 // Servers whose topic this peer joined before we knew where
                 // it listens.
@@ -951,20 +950,36 @@ impl EventLoop {
                     let mut finished = step.last;
                     match result {
                         Ok(GetRecordOk::FoundRecord(found)) => {
-                            match records::validate_advert_record(&found.record, now_ms()) {
-                                Ok(advert) if advert.advert().server_id == query.server => {
-                                    let newer = query
-                                        .best
-                                        .as_ref()
-                                        .is_none_or(|best| best.advert().seq < advert.advert().seq);
-                                    if newer {
-                                        query.best = Some(advert);
+                            let now = self.config.clock.now_ms();
+                            let rejection =
+                                match records::validate_advert_record(&found.record, now) {
+                                    Ok(advert) if advert.advert().server_id == query.server => {
+                                        let newer = query.best.as_ref().is_none_or(|best| {
+                                            best.advert().seq < advert.advert().seq
+                                        });
+                                        if newer {
+                                            query.best = Some(advert);
+                                        }
+                                        None
                                     }
-                                }
-                                Ok(_) | Err(_) => {
-                                    query.rejected += 1;
-                                    tracing::debug!(peer = ?found.peer, "invalid advert record discarded");
-                                }
+                                    Ok(_) => Some(ProtoError::AdvertServerMismatch),
+                                    Err(RecordRejection::InvalidAdvert(err)) => Some(err),
+                                    Err(RecordRejection::TooLarge(size)) => {
+                                        Some(ProtoError::TooLarge {
+                                            what: "advert record",
+                                            size,
+                                            limit: MAX_SIGNED_ADVERT_BYTES,
+                                        })
+                                    }
+                                    // Not returned for a lookup of an advert key.
+                                    Err(
+                                        RecordRejection::UnknownKey | RecordRejection::BadProvider,
+                                    ) => Some(ProtoError::AdvertServerMismatch),
+                                };
+                            if let Some(err) = rejection {
+                                query.rejected += 1;
+                                tracing::debug!(peer = ?found.peer, %err, "invalid advert record discarded");
+                                query.last_rejection = Some(err);
                             }
                         }
                         Ok(GetRecordOk::FinishedWithNoAdditionalRecord { .. }) | Err(_) => {
@@ -975,14 +990,20 @@ impl EventLoop {
                         if let Some(mut kad_query) = self.swarm.behaviour_mut().kad.query_mut(&id) {
                             kad_query.finish();
                         }
-                        let result = match query.best.take() {
-                            Some(advert) => Ok(AdvertLookup {
+                        let result = match (query.best.take(), query.last_rejection.take()) {
+                            (Some(advert), _) => Ok(AdvertLookup {
                                 advert,
                                 requests: stats.num_requests(),
                                 rejected: query.rejected,
                                 duration: query.started.elapsed(),
                             }),
-                            None => Err(OverlayError::AdvertNotFound(query.server)),
+                            // Found, but none verifies here (e.g. our clock
+                            // is far from the owner's): say why.
+                            (None, Some(err)) => Err(OverlayError::AdvertRejected {
+                                server: query.server,
+                                error: Box::new(err),
+                            }),
+                            (None, None) => Err(OverlayError::AdvertNotFound(query.server)),
                         };
                         let _ = query.reply.send(result);
                     }
@@ -1027,7 +1048,8 @@ impl EventLoop {
     /// A peer offers a record for our store: keep it only if it verifies
     /// and is not older than what we hold.
     fn store_offered_record(&mut self, source: PeerId, mut record: Record) {
-        let advert = match records::validate_advert_record(&record, now_ms()) {
+        let now = self.config.clock.now_ms();
+        let advert = match records::validate_advert_record(&record, now) {
             Ok(advert) => advert,
             Err(err) => {
                 tracing::debug!(peer = %source, %err, "DHT record refused");
@@ -1036,14 +1058,14 @@ impl EventLoop {
         };
         let store = self.swarm.behaviour_mut().kad.store_mut();
         if let Some(existing) = store.get(&record.key) {
-            let existing_seq = SignedAdvert::from_bytes(&existing.value, now_ms())
+            let existing_seq = SignedAdvert::from_bytes(&existing.value, now)
                 .map(|known| known.advert().seq)
                 .ok();
             if existing_seq.is_some_and(|seq| seq > advert.advert().seq) {
                 return;
             }
         }
-        record.expires = expiry_instant(advert.advert().expires_at_ms);
+        record.expires = expiry_instant(advert.advert().expires_at_ms, now);
         if let Err(err) = store.put(record) {
             tracing::debug!(%err, "DHT record not stored");
         }
@@ -1238,7 +1260,7 @@ impl EventLoop {
     }
 
     fn directory_page(&self, request: &DirectoryRequest) -> DirectoryResponse {
-        let now = now_ms();
+        let now = self.config.clock.now_ms();
         let mut adverts = self
             .directory
             .iter()
@@ -1288,7 +1310,9 @@ fn is_relayed(addr: &Multiaddr) -> bool {
         .any(|protocol| matches!(protocol, Protocol::P2pCircuit))
 }
 
-fn expiry_instant(expires_at_ms: u64) -> Option<Instant> {
-    let remaining = expires_at_ms.saturating_sub(now_ms());
+/// The local instant at which a record expiring at `expires_at_ms` (wall
+/// time) expires, judged by our clock reading `now_ms`.
+fn expiry_instant(expires_at_ms: u64, now_ms: u64) -> Option<Instant> {
+    let remaining = expires_at_ms.saturating_sub(now_ms);
     Instant::now().checked_add(Duration::from_millis(remaining))
 }

@@ -36,6 +36,7 @@
 
 mod address_book;
 mod behaviour;
+mod clock;
 mod codec;
 mod config;
 mod error;
@@ -53,6 +54,7 @@ use tokio::sync::mpsc;
 
 pub use address_book::{AddressBookSnapshot, KnownPeer};
 pub use behaviour::{IDENTIFY_PROTOCOL_VERSION, KAD_PROTOCOL};
+pub use clock::Clock;
 pub use codec::{DIRECTORY_PROTOCOL, SYNC_PROTOCOL};
 pub use config::{
     BoxedTransport, GossipConfig, KadMode, OverlayConfig, SharedRegistry, TransportConfig,

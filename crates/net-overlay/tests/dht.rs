@@ -107,8 +107,9 @@ async fn forged_adverts_are_refused_by_every_node() {
                 None,
                 "node {index} stored a forged advert for {server}"
             );
+            // Not found, or found (at the attacker) and refused.
             match node.handle.get_advert(*server).await {
-                Err(OverlayError::AdvertNotFound(_)) => {}
+                Err(OverlayError::AdvertNotFound(_) | OverlayError::AdvertRejected { .. }) => {}
                 other => panic!("node {index} returned {other:?} for a forged advert"),
             }
         }

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use messaging_proto::ServerId;
+pub use net_overlay::Clock;
 use net_overlay::OverlayConfig;
 
 /// Which servers this node stores and serves without being a member (a
@@ -112,6 +113,11 @@ pub struct NodeConfig {
     pub author_burst: f64,
     /// Where to register metrics (the overlay's too); none: no metrics.
     pub metrics: Option<net_overlay::SharedRegistry>,
+    /// The wall clock the node stamps entries with and checks expiries
+    /// against; the node gives it to its overlay too (replacing
+    /// `overlay.clock`). The system clock unless a test or the simulator
+    /// runs a peer whose clock is off.
+    pub clock: Clock,
 }
 
 impl NodeConfig {
@@ -129,6 +135,7 @@ impl NodeConfig {
             author_rate_per_sec: 20.0,
             author_burst: 100.0,
             metrics: None,
+            clock: Clock::system(),
         }
     }
 }

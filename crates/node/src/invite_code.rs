@@ -104,8 +104,9 @@ pub fn encode(invite: &SignedInvite) -> String {
 }
 
 /// Parses an invite text and checks it at time `now_ms` (signature,
-/// expiry). Whether it was revoked is known only after syncing the
-/// server's control log.
+/// expiry, allowing the inviter's clock to be up to
+/// [`messaging_proto::limits::MAX_CLOCK_SKEW_MS`] behind ours). Whether it
+/// was revoked is known only after syncing the server's control log.
 pub fn parse(text: &str, now_ms: u64) -> Result<SignedInvite, InviteCodeError> {
     if text.len() > MAX_INVITE_TEXT {
         return Err(InviteCodeError::NotAnInvite);
@@ -143,7 +144,7 @@ pub fn parse(text: &str, now_ms: u64) -> Result<SignedInvite, InviteCodeError> {
     }
     let invite = SignedInvite::from_bytes(body).map_err(InviteCodeError::Invalid)?;
     if let Some(expires_at_ms) = invite.invite().expires_at_ms
-        && expires_at_ms <= now_ms
+        && invite.invite().is_expired(now_ms)
     {
         return Err(InviteCodeError::Expired {
             expired_at_ms: expires_at_ms,
@@ -231,9 +232,13 @@ mod tests {
 
     #[test]
     fn expired_unknown_version_and_forged_invites() {
-        let expired = encode(&invite(Some(NOW - 1)));
+        // Expired once its expiry plus the clock tolerance has passed (the
+        // inviter's clock may be behind ours).
+        let tolerance = messaging_proto::limits::MAX_CLOCK_SKEW_MS;
+        let expired = encode(&invite(Some(NOW - tolerance)));
         assert_eq!(parse(&expired, NOW).unwrap_err().code(), "invite.expired");
-        assert!(parse(&encode(&invite(Some(NOW + 1))), NOW).is_ok());
+        assert!(parse(&encode(&invite(Some(NOW - tolerance + 1))), NOW).is_ok());
+        assert!(parse(&encode(&invite(Some(NOW - 1))), NOW).is_ok());
 
         // A future version with a valid checksum.
         let body = invite(None).to_bytes();

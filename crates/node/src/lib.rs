@@ -20,6 +20,6 @@ mod net;
 mod node;
 mod peers;
 
-pub use config::{NodeConfig, NodeTimers, ReplicaLimits, ReplicaScope};
+pub use config::{Clock, NodeConfig, NodeTimers, ReplicaLimits, ReplicaScope};
 pub use handle::{EventStream, NodeHandle};
 pub use node::Node;

@@ -5,7 +5,9 @@
 
 mod common;
 
-use common::{TestNode, WAIT, eventually, forge_post, owner_replica_and_joiner, push_raw, start};
+use common::{
+    TestNode, WAIT, eventually, forge_post, owner_replica_and_joiner, push_raw, start, start_skewed,
+};
 use messaging_proto::{PushResult, SpaceId};
 use node::ReplicaScope;
 use node::api::{Request, Response};
@@ -86,7 +88,9 @@ async fn broken_invites_are_refused_with_their_own_errors() {
     );
     assert_eq!(join_error(&c, &forged).await, "invite.bad_signature");
 
-    // Expired.
+    // Expired: an invite is refused once its expiry plus the clock
+    // tolerance (10 minutes) has passed, so it is tried by a node whose
+    // clock is 11 minutes ahead.
     let expired = match a
         .request(Request::CreateInvite {
             server: server.clone(),
@@ -98,8 +102,15 @@ async fn broken_invites_are_refused_with_their_own_errors() {
         Response::Invite(invite) => invite.invite,
         other => panic!("unexpected {other:?}"),
     };
-    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    assert_eq!(join_error(&c, &expired).await, "invite.expired");
+    let late = start_skewed(
+        "late",
+        ReplicaScope::None,
+        &[],
+        11 * 60_000,
+        node::NodeTimers::fast(),
+    )
+    .await;
+    assert_eq!(join_error(&late, &expired).await, "invite.expired");
 
     // Revoked (known only after fetching the control log from the replica).
     let (revoked, invite_id) = match a

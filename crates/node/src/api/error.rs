@@ -121,6 +121,7 @@ impl From<net_overlay::OverlayError> for NodeError {
             net_overlay::OverlayError::Busy => ErrorCategory::RateLimited,
             net_overlay::OverlayError::Config(_) => ErrorCategory::Config,
             net_overlay::OverlayError::InvalidAdvert(_)
+            | net_overlay::OverlayError::AdvertRejected { .. }
             | net_overlay::OverlayError::InvalidResponse { .. } => ErrorCategory::Protocol,
             net_overlay::OverlayError::Stopped => ErrorCategory::Internal,
             _ => ErrorCategory::Network,

@@ -13,7 +13,7 @@
 use identity_core::UserId;
 use messaging_proto::{
     ChannelId, ChannelSpec, ControlEvent, Invite, InviteId, Join, KeyGrant, KeyRotation, Role,
-    Visibility,
+    Visibility, expiry_has_passed,
 };
 
 use super::denied::Denied;
@@ -244,8 +244,10 @@ impl ServerState {
             invite.expires_at_ms,
             known.and_then(|state| state.expires_at_ms),
         );
-        // Expired at its expiry instant, as `Invite::is_expired` says.
-        if expiry.is_some_and(|expiry| record.timestamp_ms >= expiry) {
+        // Judged by the joiner's clock (the join's timestamp) against the
+        // inviter's, with the protocol's clock tolerance, as
+        // `Invite::is_expired` says.
+        if expiry.is_some_and(|expiry| expiry_has_passed(expiry, record.timestamp_ms)) {
             return Err(Denied::InviteExpired);
         }
         if known.is_some_and(|state| state.revoked) {

@@ -11,7 +11,7 @@ use messaging_proto::{
 use net_overlay::PublishOutcome;
 use storage_ledger::{Durable, LedgerStore};
 
-use super::{Internal, NodeCore, Reply, now_ms};
+use super::{Internal, NodeCore, Reply};
 use crate::api::{ErrorCategory, Event, NodeError, Response};
 
 impl NodeCore {
@@ -37,7 +37,7 @@ impl NodeCore {
             seq,
             backlink,
             lamport,
-            timestamp_ms: now_ms(),
+            timestamp_ms: self.now_ms(),
         };
         let entry = VerifiedEntry::seal(&mut rand::rng(), &self.identity, draft, payload, sealing)?;
         let (_, durable) = self.ledger.append_deferred(&entry)?;

@@ -99,7 +99,7 @@ impl NodeCore {
                 let timestamp_ms = entry.header().timestamp_ms;
                 let result = self.ingest_entry(entry, source).await;
                 if matches!((&result, source), (Ingested::Accepted, Source::Gossip(_))) {
-                    let latency = super::now_ms().saturating_sub(timestamp_ms);
+                    let latency = self.now_ms().saturating_sub(timestamp_ms);
                     self.metrics
                         .delivery_latency
                         .observe(latency as f64 / 1000.0);

@@ -22,7 +22,7 @@ use net_overlay::{Multiaddr, OverlayHandle, PeerId};
 use storage_ledger::LedgerStore;
 
 use super::ingest::Source;
-use super::{Internal, LocalRole, NodeCore, Reply, ServerRecord, ServerRuntime, now_ms, peer_of};
+use super::{Internal, LocalRole, NodeCore, Reply, ServerRecord, ServerRuntime, peer_of};
 use crate::api::{ErrorCategory, Event, NodeError, Response};
 use crate::control::{ControlRecord, ServerState};
 use crate::invite_code;
@@ -41,7 +41,7 @@ pub(crate) struct JoinProgress {
 
 impl NodeCore {
     pub(crate) async fn join_with_invite(&mut self, text: &str, reply: Reply) {
-        let invite = match invite_code::parse(text, now_ms()) {
+        let invite = match invite_code::parse(text, self.now_ms()) {
             Ok(invite) => invite,
             Err(err) => {
                 let _ = reply.send(Err(err.into()));
@@ -223,7 +223,7 @@ impl NodeCore {
             author: self.me,
             seq: 1,
             lamport: u64::MAX,
-            timestamp_ms: now_ms(),
+            timestamp_ms: self.now_ms(),
             key_epoch: preview.state.current_epoch(),
             event: ControlEvent::Join(Box::new(Join {
                 invite: invite.clone(),
@@ -274,7 +274,7 @@ impl NodeCore {
                 server.as_bytes(),
                 &ServerRecord {
                     role: LocalRole::Member,
-                    joined_at_ms: now_ms(),
+                    joined_at_ms: self.now_ms(),
                 },
             )?
             .await?;

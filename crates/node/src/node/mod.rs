@@ -18,7 +18,7 @@ mod views;
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use identity_core::{Identity, UserId};
@@ -46,14 +46,6 @@ const MAX_GAP_ENTRIES: usize = 4096;
 /// Most entries held back per space while waiting for a key, a channel or a
 /// member's join.
 const MAX_BLOCKED_ENTRIES: usize = 1024;
-
-pub(crate) fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |elapsed| {
-            u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX)
-        })
-}
 
 /// A command from a handle, with its reply channel.
 pub(crate) struct Command {
@@ -244,6 +236,8 @@ impl Node {
         let keys = KeyBook::load(store.clone())?;
 
         let mut overlay_config = config.overlay.clone();
+        // One clock for the node and its overlay.
+        overlay_config.clock = config.clock;
         let metrics = match &config.metrics {
             Some(registry) => {
                 overlay_config.metrics = Some(registry.clone());
@@ -317,6 +311,12 @@ impl Node {
 }
 
 impl NodeCore {
+    /// Wall time by the node's clock (ms since the Unix epoch): entry
+    /// timestamps, invite and advert expiries, outbox schedules.
+    pub(crate) fn now_ms(&self) -> u64 {
+        self.config.clock.now_ms()
+    }
+
     /// Restores servers, keys, DMs, the outbox and counters from disk.
     async fn restore(&mut self) -> Result<(), NodeError> {
         for (user, name) in self.store.scan::<String>(ns::NAMES)? {

@@ -19,7 +19,7 @@ use rand::RngExt;
 use serde::{Deserialize, Serialize};
 use storage_ledger::LedgerStore;
 
-use super::{Internal, NodeCore, now_ms, user_of};
+use super::{Internal, NodeCore, user_of};
 use crate::api::{DeliveryState, Event};
 use crate::local_store::ns;
 
@@ -69,7 +69,8 @@ impl NodeCore {
             seq: entry.seq(),
             dm_peer: dm_peer.map(|peer| peer.to_string()),
             attempts: 0,
-            next_ms: now_ms() + u64::try_from(self.retry_delay(0).as_millis()).unwrap_or(u64::MAX),
+            next_ms: self.now_ms()
+                + u64::try_from(self.retry_delay(0).as_millis()).unwrap_or(u64::MAX),
         };
         // The entry itself is durable already; the outbox record rides on
         // the next flush (if it is lost, peers' syncs still fetch the entry).
@@ -81,7 +82,7 @@ impl NodeCore {
 
     /// Retries every due outbox entry.
     pub(crate) async fn retry_outbox(&mut self) {
-        let now = now_ms();
+        let now = self.now_ms();
         let due: Vec<EntryHash> = self
             .outbox
             .iter()

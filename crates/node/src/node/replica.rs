@@ -11,7 +11,7 @@ use messaging_proto::{InboxTag, ServerId, SpaceId, VerifiedEntry};
 use storage_ledger::LedgerStore;
 
 use super::ingest::{Ingested, Source, take_token};
-use super::{LocalRole, NodeCore, ServerRecord, ServerRuntime, now_ms};
+use super::{LocalRole, NodeCore, ServerRecord, ServerRuntime};
 use crate::api::{ErrorCategory, NodeError};
 use crate::config::ReplicaScope;
 use crate::local_store::ns;
@@ -67,7 +67,7 @@ impl NodeCore {
             }
             let record = ServerRecord {
                 role: LocalRole::Replica,
-                joined_at_ms: now_ms(),
+                joined_at_ms: self.now_ms(),
             };
             if let Ok(ticket) = self.store.put(ns::SERVERS, server.as_bytes(), &record) {
                 let _ = ticket.await;

@@ -14,7 +14,7 @@ use messaging_proto::{
 use net_overlay::{Multiaddr, PeerId};
 use storage_ledger::{LedgerStore, TimelinePosition};
 
-use super::{LocalRole, NodeCore, ServerRecord, ServerRuntime, now_ms, peer_of};
+use super::{LocalRole, NodeCore, ServerRecord, ServerRuntime, peer_of};
 use crate::api::{ErrorCategory, Event, InviteView, NodeError, Response};
 use crate::control::{ControlRecord, ServerState};
 use crate::invite_code;
@@ -84,7 +84,7 @@ impl NodeCore {
                 server.as_bytes(),
                 &ServerRecord {
                     role: LocalRole::Member,
-                    joined_at_ms: now_ms(),
+                    joined_at_ms: self.now_ms(),
                 },
             )?
             .await?;
@@ -226,7 +226,7 @@ impl NodeCore {
             author: self.me,
             seq: head.map_or(1, |head| head.seq + 1),
             lamport: self.ledger.max_lamport(&control_log)? + 1,
-            timestamp_ms: now_ms(),
+            timestamp_ms: self.now_ms(),
             key_epoch: state.current_epoch(),
             event: event.clone(),
         };
@@ -434,7 +434,7 @@ impl NodeCore {
                     "we do not hold the current key",
                 )
             })?;
-        let now = now_ms();
+        let now = self.now_ms();
         let invite_id = InviteId::from_bytes(random_bytes());
         let expires_at_ms = expires_in_ms.map(|ms| now.saturating_add(ms));
         let signed = SignedInvite::sign(
@@ -776,7 +776,7 @@ impl NodeCore {
                 });
             }
         }
-        let now = now_ms();
+        let now = self.now_ms();
         let lifetime =
             u64::try_from(self.config.timers.advert_lifetime.as_millis()).unwrap_or(u64::MAX);
         let advert = ServerAdvert {
@@ -811,7 +811,7 @@ impl NodeCore {
     pub(crate) async fn republish_adverts(&mut self) {
         let half =
             u64::try_from(self.config.timers.advert_lifetime.as_millis() / 2).unwrap_or(u64::MAX);
-        let now = now_ms();
+        let now = self.now_ms();
         let due: Vec<ServerId> = self
             .servers
             .values()
@@ -832,9 +832,10 @@ impl NodeCore {
     pub(crate) fn discover(&self, reply: super::Reply) {
         let overlay = self.overlay.clone();
         let internal = self.internal_tx.clone();
+        let now = self.now_ms();
         tokio::spawn(async move {
             let result = overlay
-                .discover_public_servers(now_ms())
+                .discover_public_servers(now)
                 .await
                 .map_err(NodeError::from);
             let _ = internal

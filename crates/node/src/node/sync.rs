@@ -30,7 +30,7 @@ use storage_ledger::{LedgerStore, SledLedger};
 use tokio::sync::mpsc;
 
 use super::ingest::{Ingested, Source};
-use super::{Internal, NodeCore, now_ms, user_of};
+use super::{Internal, NodeCore, user_of};
 use crate::api::{Event, NodeError};
 
 /// Most entries one sync fetches (a later sync continues).
@@ -83,9 +83,10 @@ impl NodeCore {
         tracing::debug!(%space, %peer, fetched, failed = error.is_some(), "sync done");
         self.settle().await;
         let server = ServerId::from_bytes(*space.as_bytes());
+        let now = self.now_ms();
         if let Some(runtime) = self.servers.get_mut(&server) {
             if error.is_none() {
-                runtime.last_sync_ms = Some(now_ms());
+                runtime.last_sync_ms = Some(now);
             }
             // Equal digests but different states: our fold diverged
             // (it should not); recompute it from the ledger.

@@ -7,7 +7,7 @@ use std::time::Duration;
 use identity_core::Identity;
 use net_overlay::{Multiaddr, OverlayConfig, TransportConfig};
 use node::api::{Event, HistoryPage, MessageView, Request, Response, ServerDetail};
-use node::{EventStream, Node, NodeConfig, NodeHandle, NodeTimers, ReplicaScope};
+use node::{Clock, EventStream, Node, NodeConfig, NodeHandle, NodeTimers, ReplicaScope};
 
 pub(crate) const WAIT: Duration = Duration::from_secs(60);
 
@@ -22,6 +22,7 @@ pub(crate) struct TestNode {
     pub replica: ReplicaScope,
     pub transport: TransportConfig,
     pub timers: NodeTimers,
+    pub clock: Clock,
     _tmp: Option<tempfile::TempDir>,
 }
 
@@ -32,6 +33,7 @@ pub(crate) fn init_tracing() {
         .try_init();
 }
 
+#[allow(clippy::too_many_arguments)]
 fn config(
     dir: PathBuf,
     name: &str,
@@ -40,6 +42,7 @@ fn config(
     replica: ReplicaScope,
     transport: TransportConfig,
     timers: NodeTimers,
+    clock: Clock,
 ) -> NodeConfig {
     let mut overlay = OverlayConfig::memory();
     overlay.transport = transport;
@@ -52,6 +55,7 @@ fn config(
     config.display_name = Some(name.to_owned());
     config.timers = timers;
     config.replica = replica;
+    config.clock = clock;
     config
 }
 
@@ -78,6 +82,38 @@ pub(crate) async fn start_with(
     transport: TransportConfig,
     timers: NodeTimers,
 ) -> TestNode {
+    start_clocked(name, replica, bootstrap, transport, timers, Clock::system()).await
+}
+
+/// Starts a node (memory transport) whose clock is `offset_ms` off the
+/// system clock, with the given timers.
+pub(crate) async fn start_skewed(
+    name: &str,
+    replica: ReplicaScope,
+    bootstrap: &[&TestNode],
+    offset_ms: i64,
+    timers: NodeTimers,
+) -> TestNode {
+    let clock = Clock::skewed(offset_ms);
+    start_clocked(
+        name,
+        replica,
+        bootstrap,
+        TransportConfig::Memory,
+        timers,
+        clock,
+    )
+    .await
+}
+
+async fn start_clocked(
+    name: &str,
+    replica: ReplicaScope,
+    bootstrap: &[&TestNode],
+    transport: TransportConfig,
+    timers: NodeTimers,
+    clock: Clock,
+) -> TestNode {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().to_path_buf();
     let identity = Identity::generate(&mut rand::rng());
@@ -95,6 +131,7 @@ pub(crate) async fn start_with(
         replica,
         transport,
         timers,
+        clock,
     )
     .await;
     node._tmp = Some(tmp);
@@ -111,6 +148,7 @@ async fn start_in(
     replica: ReplicaScope,
     transport: TransportConfig,
     timers: NodeTimers,
+    clock: Clock,
 ) -> TestNode {
     let config = config(
         dir.clone(),
@@ -120,6 +158,7 @@ async fn start_in(
         replica.clone(),
         transport.clone(),
         timers.clone(),
+        clock,
     );
     let (handle, events) = Node::start(identity.clone(), config)
         .await
@@ -148,6 +187,7 @@ async fn start_in(
         replica,
         transport,
         timers,
+        clock,
         _tmp: None,
     }
 }
@@ -177,6 +217,7 @@ impl TestNode {
             self.replica.clone(),
             self.transport.clone(),
             self.timers.clone(),
+            self.clock,
         )
         .await;
         node._tmp = tmp;

@@ -1,6 +1,7 @@
 //! The end-to-end scenario of a private server, also the fixed record set
 //! of the determinism tests.
 
+use messaging_proto::limits::MAX_CLOCK_SKEW_MS;
 use messaging_proto::{Role, Visibility};
 
 use super::*;
@@ -38,7 +39,7 @@ pub(super) fn scenario() -> Scene {
     scene.ok(&owner(), issue(1, None, Some(10)));
     let invite = scene.invite(&owner(), 1, None, Some(5), 1);
     scene.ok(&b(), join(Some(invite.clone()), "B"));
-    let expired = scene.invite(&owner(), 2, Some(T0), None, 1);
+    let expired = scene.invite(&owner(), 2, Some(T0 - MAX_CLOCK_SKEW_MS), None, 1);
     assert_eq!(
         scene.denied(&c(), join(Some(expired), "C")),
         Denied::InviteExpired
