@@ -62,7 +62,9 @@ pub use digest::LogDigestBuilder;
 pub use error::{ErrorCategory, LedgerError};
 pub use group_commit::{Durable, DurableResolver};
 pub use private::PrivateStore;
-pub use sled_store::{DEFAULT_CACHE_BYTES, Durability, OpenOptions, PRUNE_CHUNK, SledLedger};
+pub use sled_store::{
+    DEFAULT_CACHE_BYTES, Durability, OpenOptions, PRUNE_CHUNK, REOPEN_INTERVAL, SledLedger,
+};
 pub use store::{
     AppendOutcome, AuthorHead, Equivocation, FeedHead, HeadsPage, LedgerStats, LedgerStore,
     LogDigestInfo, LogStats, MAX_EQUIVOCATIONS_LISTED, MAX_EVIDENCE_PER_FEED, MAX_HEADS_PAGE,

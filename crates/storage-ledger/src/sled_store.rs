@@ -9,7 +9,16 @@
 //! the check-then-write of a feed is never interleaved. After the inserts
 //! the append registers with the group committer ([`crate::group_commit`])
 //! and its ticket resolves once a flush has made it durable. Reads take no
-//! lock; the insert order keeps what they see consistent.
+//! lock beyond the moment it takes to clone the open database's handle;
+//! the insert order keeps what they see consistent.
+//!
+//! A storage failure (a full disk, a read-only directory) poisons a sled
+//! database: it refuses every write from then on. The ledger keeps the
+//! failed database for reads and replaces it, before the next write, with
+//! a freshly opened one, which holds exactly what was durable (see
+//! [`SledLedger`]). Each opened database has its own committer, and a
+//! write's ticket belongs to the database it wrote to, so a flush of the
+//! replacement never acknowledges a write the failed one lost.
 //!
 //! Pruning walks the log's timeline below the requested lamport clock in
 //! chunks of [`PRUNE_CHUNK`] records, each one atomic `apply_batch` (prunes
@@ -20,12 +29,14 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::ops::Bound;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use identity_core::{StorageKey, UserId};
 use messaging_proto::{EntryHash, LogId, SpaceId, VerifiedEntry};
-use parking_lot::Mutex;
+use parking_lot::{Mutex, RwLock};
 use zeroize::Zeroizing;
 
 use crate::append_rules::{AppendDecision, check_append};
@@ -121,48 +132,68 @@ fn open_when_unlocked(config: &sled::Config) -> Result<sled::Db, LedgerError> {
 
 /// The sled-backed ledger. Dropping it flushes pending writes and stops
 /// its committer thread.
+///
+/// **Storage failures.** After any failed write or flush (a full disk, a
+/// read-only directory, an I/O error) sled refuses every later write until
+/// the database is opened again. The ledger keeps the failed database for
+/// reads (they may show writes that never became durable), fails writes
+/// with [`LedgerError::Storage`], and before the next write (at most once
+/// per [`REOPEN_INTERVAL`], and only once a probe write in the directory
+/// succeeds) replaces it with a freshly opened one: that holds exactly
+/// what was durable, so writes whose tickets failed may be gone.
+/// [`SledLedger::recover`] does the same on request.
 pub struct SledLedger {
-    db: sled::Db,
+    path: PathBuf,
+    options: OpenOptions,
+    /// The open database; `None` after a reopen that failed.
+    open: RwLock<Option<Arc<Open>>>,
     /// Serializes the check-then-write of appends and prunes; holds whether
     /// a failed append left its records half written (then the journal is
-    /// replayed before the next write).
+    /// replayed before the next write). A reopen holds it too.
     write_lock: Mutex<bool>,
-    /// `None` in [`Durability::NoFlush`] mode.
-    commit: Option<GroupCommit>,
+    /// When the last reopen was tried; held through a reopen.
+    recovery: Mutex<Option<Instant>>,
+    /// Why the database is closed: a reopen failed after the failed
+    /// database was let go. (A leaf lock: nothing is taken while holding
+    /// it.)
+    closed_by: Mutex<Option<LedgerError>>,
     private: PrivateCipher,
     storage_key_matches: bool,
 }
 
-impl std::fmt::Debug for SledLedger {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SledLedger")
-            .field("group_commit", &self.commit.is_some())
-            .field("storage_key_matches", &self.storage_key_matches)
-            .finish_non_exhaustive()
-    }
+/// How often a failed database may be reopened.
+pub const REOPEN_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Bytes a probe file must take in the ledger directory before a failed
+/// database is reopened: sled writes while it opens (it zeroes the tail of
+/// its log, and the journal replays the last append), and a reopen that
+/// fails leaves nothing to read from until the next one succeeds.
+const REOPEN_PROBE_BYTES: usize = 1 << 20;
+
+/// The probe file's name in the ledger directory.
+const REOPEN_PROBE_FILE: &str = "reopen.probe";
+
+/// One opened sled database and the committer that flushes it. Writes
+/// register their tickets with the committer of the database they wrote
+/// to, so a write to a database that failed can never be acknowledged by a
+/// flush of its replacement.
+struct Open {
+    db: sled::Db,
+    /// `None` in [`Durability::NoFlush`] mode.
+    commit: Option<GroupCommit>,
+    /// The first write or flush failure (shared with the committer).
+    failure: Arc<Mutex<Option<LedgerError>>>,
 }
 
-impl SledLedger {
-    /// Opens (or creates) the ledger in directory `path` with group commit.
-    ///
-    /// # Errors
-    /// [`LedgerError::Storage`] if sled cannot open the directory (for
-    /// example another process holds it), [`LedgerError::UnsupportedFormat`]
-    /// for a database of another format version.
-    pub fn open(path: impl AsRef<Path>, storage_key: &StorageKey) -> Result<Self, LedgerError> {
-        Self::open_with(path, storage_key, OpenOptions::default())
-    }
-
-    /// Opens (or creates) the ledger with explicit options.
-    ///
-    /// # Errors
-    /// As [`SledLedger::open`].
-    pub fn open_with(
-        path: impl AsRef<Path>,
-        storage_key: &StorageKey,
-        options: OpenOptions,
-    ) -> Result<Self, LedgerError> {
-        let path = path.as_ref();
+impl Open {
+    /// Opens sled, checks the format, completes an interrupted append and
+    /// starts the committer; returns whether `private` matches the stored
+    /// private data.
+    fn start(
+        path: &Path,
+        options: &OpenOptions,
+        private: &PrivateCipher,
+    ) -> Result<(Self, bool), LedgerError> {
         let flush_every = match options.durability {
             // The committer flushes; a timer would only add writes.
             Durability::GroupCommit => None,
@@ -178,7 +209,6 @@ impl SledLedger {
         if journal::recover(&db)? {
             tracing::debug!("checked the last append after reopening");
         }
-        let private = PrivateCipher::new(storage_key);
         let storage_key_matches = match db
             .get(keys::PRIVATE_CHECK_KEY)
             .map_err(LedgerError::storage("read"))?
@@ -190,44 +220,53 @@ impl SledLedger {
                 true
             }
         };
-        if !storage_key_matches {
-            tracing::warn!("ledger opened with a storage key that does not match its private data");
-        }
         db.flush().map_err(LedgerError::storage("flush"))?;
+        let failure = Arc::new(Mutex::new(None));
         let commit = match options.durability {
             Durability::GroupCommit => {
                 let flush_db = db.clone();
+                let flush_failure = Arc::clone(&failure);
                 Some(GroupCommit::start(Box::new(move || {
-                    flush_db
+                    let flushed = flush_db
                         .flush()
                         .map(drop)
-                        .map_err(LedgerError::storage("flush"))
+                        .map_err(LedgerError::storage("flush"));
+                    if let Err(err) = &flushed {
+                        note_failure(&flush_failure, err);
+                    }
+                    flushed
                 }))?)
             }
             Durability::NoFlush => None,
         };
-        tracing::debug!(path = %path.display(), durability = ?options.durability, "ledger opened");
-        Ok(Self {
-            db,
-            write_lock: Mutex::new(false),
-            commit,
-            private,
+        Ok((
+            Self {
+                db,
+                commit,
+                failure,
+            },
             storage_key_matches,
-        })
+        ))
     }
 
-    /// Whether the ledger was opened with the storage key that wrote its
-    /// private data. If not, every private operation fails.
-    pub fn storage_key_matches(&self) -> bool {
-        self.storage_key_matches
-    }
-
-    /// A ticket for everything written so far.
+    /// A ticket for everything written to this database so far.
     fn ticket(&self) -> Durable {
         match &self.commit {
             Some(commit) => commit.register(),
             None => Durable::resolved(Ok(())),
         }
+    }
+
+    fn failure(&self) -> Option<LedgerError> {
+        self.failure.lock().clone()
+    }
+
+    /// Passes `result` on, remembering a storage failure.
+    fn checked<T>(&self, result: Result<T, LedgerError>) -> Result<T, LedgerError> {
+        if let Err(err) = &result {
+            note_failure(&self.failure, err);
+        }
+        result
     }
 
     fn get_raw(&self, key: &[u8]) -> Result<Option<sled::IVec>, LedgerError> {
@@ -258,20 +297,226 @@ impl SledLedger {
             .get_raw(&keys::entry_key(log, author, seq))?
             .map(|bytes| EntryHash::of(&bytes)))
     }
+}
 
-    /// Checks and writes one entry under the write lock.
-    fn append_locked(&self, entry: &VerifiedEntry) -> Result<AppendOutcome, LedgerError> {
+/// Records the first storage failure of a database.
+fn note_failure(failure: &Mutex<Option<LedgerError>>, err: &LedgerError) {
+    if matches!(err, LedgerError::Storage { .. }) {
+        let mut failure = failure.lock();
+        if failure.is_none() {
+            tracing::error!(code = err.code(), error = %err, "the ledger's database failed; it is reopened before the next write");
+            *failure = Some(err.clone());
+        }
+    }
+}
+
+/// Whether a reopen can work: the database file opens for writing and a
+/// probe of [`REOPEN_PROBE_BYTES`] fits in the directory.
+fn probe_writable(path: &Path) -> Result<(), LedgerError> {
+    let failed = |err: std::io::Error| LedgerError::Storage {
+        operation: "check the ledger directory before reopening",
+        message: err.to_string(),
+    };
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(path.join("db"))
+        .map_err(failed)?;
+    let probe = path.join(REOPEN_PROBE_FILE);
+    let written = std::fs::write(&probe, vec![0u8; REOPEN_PROBE_BYTES]);
+    let _ = std::fs::remove_file(&probe);
+    written.map_err(failed)
+}
+
+impl std::fmt::Debug for SledLedger {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SledLedger")
+            .field("durability", &self.options.durability)
+            .field("storage_key_matches", &self.storage_key_matches)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SledLedger {
+    /// Opens (or creates) the ledger in directory `path` with group commit.
+    ///
+    /// # Errors
+    /// [`LedgerError::Storage`] if sled cannot open the directory (for
+    /// example another process holds it), [`LedgerError::UnsupportedFormat`]
+    /// for a database of another format version.
+    pub fn open(path: impl AsRef<Path>, storage_key: &StorageKey) -> Result<Self, LedgerError> {
+        Self::open_with(path, storage_key, OpenOptions::default())
+    }
+
+    /// Opens (or creates) the ledger with explicit options.
+    ///
+    /// # Errors
+    /// As [`SledLedger::open`].
+    pub fn open_with(
+        path: impl AsRef<Path>,
+        storage_key: &StorageKey,
+        options: OpenOptions,
+    ) -> Result<Self, LedgerError> {
+        let path = path.as_ref();
+        let private = PrivateCipher::new(storage_key);
+        let (open, storage_key_matches) = Open::start(path, &options, &private)?;
+        if !storage_key_matches {
+            tracing::warn!("ledger opened with a storage key that does not match its private data");
+        }
+        tracing::debug!(path = %path.display(), durability = ?options.durability, "ledger opened");
+        Ok(Self {
+            path: path.to_path_buf(),
+            options,
+            open: RwLock::new(Some(Arc::new(open))),
+            write_lock: Mutex::new(false),
+            recovery: Mutex::new(None),
+            closed_by: Mutex::new(None),
+            private,
+            storage_key_matches,
+        })
+    }
+
+    /// Whether the ledger was opened with the storage key that wrote its
+    /// private data. If not, every private operation fails.
+    pub fn storage_key_matches(&self) -> bool {
+        self.storage_key_matches
+    }
+
+    /// The storage failure that stops writes until the database is
+    /// reopened, if any.
+    pub fn failure(&self) -> Option<LedgerError> {
+        match &*self.open.read() {
+            Some(open) => open.failure(),
+            None => Some(self.closed_error()),
+        }
+    }
+
+    /// After a storage failure, replaces the failed database with a freshly
+    /// opened one (see the type's docs); nothing to do for a healthy one.
+    /// Callers that read before they write (the next link of a feed) call
+    /// it first, so that they read what the write will be checked against.
+    ///
+    /// # Errors
+    /// [`LedgerError::Storage`] while the directory is not writable, the
+    /// last attempt was less than [`REOPEN_INTERVAL`] ago, or the reopen
+    /// failed.
+    pub fn recover(&self) -> Result<(), LedgerError> {
+        if self.healthy().is_some() {
+            return Ok(());
+        }
+        let mut last_attempt = self.recovery.lock();
+        let current = self.open.read().clone();
+        let failure = match &current {
+            Some(open) => match open.failure() {
+                None => return Ok(()),
+                Some(failure) => failure,
+            },
+            None => self.closed_error(),
+        };
+        if last_attempt.is_some_and(|at| at.elapsed() < REOPEN_INTERVAL) {
+            return Err(failure);
+        }
+        *last_attempt = Some(Instant::now());
+        // While the failed database can still be read, keep it until a
+        // reopen can work.
+        if current.is_some() {
+            probe_writable(&self.path)?;
+        }
+        // No append or prune runs while the database is replaced; other
+        // operations still holding the failed one finish on it (its writes
+        // fail), and opening waits until they let go of its lock.
         let mut torn = self.write_lock.lock();
-        self.repair(&mut torn)?;
+        *self.open.write() = None;
+        drop(current);
+        match Open::start(&self.path, &self.options, &self.private) {
+            Ok((open, _)) => {
+                *self.open.write() = Some(Arc::new(open));
+                *torn = false;
+                *self.closed_by.lock() = None;
+                tracing::warn!(path = %self.path.display(), "ledger reopened after a storage failure");
+                Ok(())
+            }
+            Err(err) => {
+                tracing::warn!(code = err.code(), error = %err, "reopening the ledger failed; it is closed until a reopen succeeds");
+                *self.closed_by.lock() = Some(err.clone());
+                Err(err)
+            }
+        }
+    }
+
+    fn closed_error(&self) -> LedgerError {
+        self.closed_by
+            .lock()
+            .clone()
+            .unwrap_or_else(|| LedgerError::Storage {
+                operation: "reopen the database",
+                message: "the database is closed after a storage failure".into(),
+            })
+    }
+
+    /// The open database, for reads (a failed one too).
+    fn current(&self) -> Result<Arc<Open>, LedgerError> {
+        let open = self.open.read().clone();
+        open.ok_or_else(|| self.closed_error())
+    }
+
+    /// The open database if it has not failed.
+    fn healthy(&self) -> Option<Arc<Open>> {
+        let open = self.open.read().clone()?;
+        open.failure().is_none().then_some(open)
+    }
+
+    /// The open database, for writes: a failed one is reopened first.
+    fn writable(&self) -> Result<Arc<Open>, LedgerError> {
+        if let Some(open) = self.healthy() {
+            return Ok(open);
+        }
+        self.recover()?;
+        self.current()
+    }
+
+    fn get_raw(&self, key: &[u8]) -> Result<Option<sled::IVec>, LedgerError> {
+        self.current()?.get_raw(key)
+    }
+
+    fn read_head(&self, log: &LogId, author: &UserId) -> Result<Option<FeedHead>, LedgerError> {
+        self.current()?.read_head(log, author)
+    }
+
+    fn read_meta(&self, log: &LogId) -> Result<Option<LogMeta>, LedgerError> {
+        self.current()?.read_meta(log)
+    }
+
+    /// Checks and writes one entry under the write lock, on the database
+    /// current then; returns the ticket of the write.
+    fn append_locked(
+        &self,
+        entry: &VerifiedEntry,
+    ) -> Result<(AppendOutcome, Durable), LedgerError> {
+        let mut torn = self.write_lock.lock();
+        // A reopen holds the write lock, so this is the newest database.
+        let open = self.current()?;
+        let result = self.append_to(&open, &mut torn, entry);
+        open.checked(result)
+    }
+
+    fn append_to(
+        &self,
+        open: &Open,
+        torn: &mut bool,
+        entry: &VerifiedEntry,
+    ) -> Result<(AppendOutcome, Durable), LedgerError> {
+        repair(open, torn)?;
         let log = entry.log_id();
         let author = entry.author();
-        let head = self.read_head(&log, author)?;
+        let head = open.read_head(&log, author)?;
         match check_append(head.as_ref(), entry, |seq| {
-            self.stored_hash(&log, author, seq)
+            open.stored_hash(&log, author, seq)
         })? {
-            AppendDecision::Duplicate => Ok(AppendOutcome::Duplicate),
+            // A duplicate was stored by an earlier append with its own
+            // ticket; nothing new needs flushing.
+            AppendDecision::Duplicate => Ok((AppendOutcome::Duplicate, Durable::resolved(Ok(())))),
             AppendDecision::Equivocation { kept } => {
-                self.record_equivocation(entry, kept)?;
+                record_equivocation(open, entry, kept)?;
                 Err(LedgerError::Equivocation {
                     author: *author,
                     seq: entry.seq(),
@@ -280,85 +525,13 @@ impl SledLedger {
                 })
             }
             AppendDecision::Append => {
-                if let Err(err) = self.write_entry(entry, head) {
+                if let Err(err) = write_entry(open, entry, head) {
                     *torn = true;
                     return Err(err);
                 }
-                Ok(AppendOutcome::Appended)
+                Ok((AppendOutcome::Appended, open.ticket()))
             }
         }
-    }
-
-    /// Completes a half-written append (after a storage error) before the
-    /// next write; `torn` is the write lock's flag.
-    fn repair(&self, torn: &mut bool) -> Result<(), LedgerError> {
-        if *torn {
-            journal::recover(&self.db)?;
-            *torn = false;
-        }
-        Ok(())
-    }
-
-    /// Writes an entry and its records in journal order (see
-    /// [`crate::journal`]).
-    fn write_entry(
-        &self,
-        entry: &VerifiedEntry,
-        head: Option<FeedHead>,
-    ) -> Result<(), LedgerError> {
-        let log = entry.log_id();
-        let state = AppendState::after(entry, head.as_ref(), self.read_meta(&log)?);
-        let insert = |key: &[u8], value: &[u8]| {
-            self.db
-                .insert(key, value)
-                .map(drop)
-                .map_err(LedgerError::storage("append"))
-        };
-        insert(JOURNAL_KEY, &state.journal(entry))?;
-        insert(
-            &keys::entry_key(&log, entry.author(), entry.seq()),
-            entry.encoded(),
-        )?;
-        for (key, value) in state.index_records(entry) {
-            insert(&key, &value)?;
-        }
-        Ok(())
-    }
-
-    /// Stores the evidence of an equivocation (once per conflicting entry,
-    /// at most [`MAX_EVIDENCE_PER_FEED`] per feed).
-    fn record_equivocation(
-        &self,
-        entry: &VerifiedEntry,
-        kept: EntryHash,
-    ) -> Result<(), LedgerError> {
-        let log = entry.log_id();
-        let author = entry.author();
-        tracing::warn!(
-            log = ?log, author = %author, seq = entry.seq(), kept = ?kept, conflicting = ?entry.hash(),
-            "author equivocated"
-        );
-        let key = keys::equivocation_key(&log, author, entry.seq(), &entry.hash());
-        if self.get_raw(&key)?.is_some() {
-            return Ok(());
-        }
-        let recorded = self
-            .db
-            .scan_prefix(keys::equivocation_feed_prefix(&log, author))
-            .take(MAX_EVIDENCE_PER_FEED)
-            .count();
-        if recorded >= MAX_EVIDENCE_PER_FEED {
-            return Ok(());
-        }
-        let mut value = Vec::with_capacity(32 + entry.len());
-        value.extend_from_slice(kept.as_bytes());
-        value.extend_from_slice(entry.encoded());
-        self.db
-            .insert(key, value)
-            .map_err(LedgerError::storage("record equivocation"))?;
-        // Evidence need not be acknowledged; it is flushed with the group.
-        drop(self.ticket());
-        Ok(())
     }
 
     /// Reads timeline records in the given key range and direction.
@@ -370,7 +543,8 @@ impl SledLedger {
         limit: usize,
     ) -> Result<TimelinePage, LedgerError> {
         let limit = limit.min(MAX_TIMELINE_PAGE);
-        let iter = self.db.range(range);
+        let open = self.current()?;
+        let iter = open.db.range(range);
         let mut iter: Box<dyn Iterator<Item = sled::Result<(sled::IVec, sled::IVec)>>> =
             if newest_first {
                 Box::new(iter.rev())
@@ -395,7 +569,7 @@ impl SledLedger {
                 seq,
             };
             // A prune running concurrently may have just removed it.
-            let Some(entry) = self.get_raw(&location.entry_key())? else {
+            let Some(entry) = open.get_raw(&location.entry_key())? else {
                 continue;
             };
             page.items.push(TimelineItem {
@@ -415,6 +589,7 @@ impl SledLedger {
     /// after `cursor`; returns the next cursor, or `None` when done.
     fn prune_chunk(
         &self,
+        open: &Open,
         log: &LogId,
         before_lamport: u64,
         cursor: Bound<Vec<u8>>,
@@ -422,7 +597,7 @@ impl SledLedger {
         report: &mut PruneReport,
     ) -> Result<Option<Vec<u8>>, LedgerError> {
         let mut torn = self.write_lock.lock();
-        self.repair(&mut torn)?;
+        repair(open, &mut torn)?;
         let end = keys::timeline_lamport_bound(log, before_lamport).to_vec();
         let mut heads: HashMap<[u8; 32], FeedHead> = HashMap::new();
         let mut new_first: BTreeMap<[u8; 32], u64> = BTreeMap::new();
@@ -431,7 +606,7 @@ impl SledLedger {
         let mut removed_bytes = 0u64;
         let mut last_key = None;
         let mut scanned = 0;
-        for record in self.db.range((cursor, Bound::Excluded(end))).take(chunk) {
+        for record in open.db.range((cursor, Bound::Excluded(end))).take(chunk) {
             scanned += 1;
             let (key, value) = record.map_err(LedgerError::storage("read timeline"))?;
             let (_, author_bytes, seq) = keys::split_timeline_key(&key)?;
@@ -440,7 +615,7 @@ impl SledLedger {
                 Some(head) => *head,
                 None => {
                     let author = keys::stored_author(author_bytes)?;
-                    let head = self.read_head(log, &author)?.ok_or(LedgerError::Corrupt {
+                    let head = open.read_head(log, &author)?.ok_or(LedgerError::Corrupt {
                         what: "head record",
                     })?;
                     heads.insert(author_bytes, head);
@@ -456,7 +631,7 @@ impl SledLedger {
                 seq,
             };
             let entry_key = location.entry_key();
-            if let Some(entry) = self.get_raw(&entry_key)? {
+            if let Some(entry) = open.get_raw(&entry_key)? {
                 removed_bytes =
                     removed_bytes.saturating_add(u64::try_from(entry.len()).unwrap_or(u64::MAX));
             }
@@ -485,7 +660,7 @@ impl SledLedger {
                     &keys::encode_head(&updated)[..],
                 );
             }
-            let meta = self.read_meta(log)?.ok_or(LedgerError::Corrupt {
+            let meta = open.read_meta(log)?.ok_or(LedgerError::Corrupt {
                 what: "log summary",
             })?;
             let meta = LogMeta {
@@ -496,9 +671,11 @@ impl SledLedger {
             batch.insert(&keys::log_key(log)[..], &meta.encode()[..]);
             // The journal's head and summary are outdated from now on.
             batch.remove(JOURNAL_KEY);
-            self.db
-                .apply_batch(batch)
-                .map_err(LedgerError::storage("prune"))?;
+            open.checked(
+                open.db
+                    .apply_batch(batch)
+                    .map_err(LedgerError::storage("prune")),
+            )?;
             report.removed_entries += removed_entries;
             report.removed_bytes += removed_bytes;
         }
@@ -514,15 +691,23 @@ impl SledLedger {
     ) -> Result<PruneReport, LedgerError> {
         let mut report = PruneReport::default();
         let mut cursor = Bound::Included(keys::timeline_prefix(log).to_vec());
+        // The whole prune works on one database: a chunk written to one
+        // that failed fails, and its ticket is that database's.
+        let open = self.writable()?;
         // Each chunk takes the write lock on its own, so appends go on
         // between chunks of a long prune.
-        while let Some(last) =
-            self.prune_chunk(log, before_lamport, cursor, chunk.max(1), &mut report)?
-        {
+        while let Some(last) = self.prune_chunk(
+            &open,
+            log,
+            before_lamport,
+            cursor,
+            chunk.max(1),
+            &mut report,
+        )? {
             cursor = Bound::Excluded(last);
         }
         if report.removed_entries > 0 {
-            self.ticket().wait()?;
+            open.ticket().wait()?;
             tracing::debug!(log = ?log, removed = report.removed_entries, "pruned log");
         }
         Ok(report)
@@ -537,6 +722,78 @@ impl SledLedger {
             })
         }
     }
+}
+
+/// Completes a half-written append (after a storage error) before the next
+/// write; `torn` is the write lock's flag.
+fn repair(open: &Open, torn: &mut bool) -> Result<(), LedgerError> {
+    if *torn {
+        journal::recover(&open.db)?;
+        *torn = false;
+    }
+    Ok(())
+}
+
+/// Writes an entry and its records in journal order (see
+/// [`crate::journal`]).
+fn write_entry(
+    open: &Open,
+    entry: &VerifiedEntry,
+    head: Option<FeedHead>,
+) -> Result<(), LedgerError> {
+    let log = entry.log_id();
+    let state = AppendState::after(entry, head.as_ref(), open.read_meta(&log)?);
+    let insert = |key: &[u8], value: &[u8]| {
+        open.db
+            .insert(key, value)
+            .map(drop)
+            .map_err(LedgerError::storage("append"))
+    };
+    insert(JOURNAL_KEY, &state.journal(entry))?;
+    insert(
+        &keys::entry_key(&log, entry.author(), entry.seq()),
+        entry.encoded(),
+    )?;
+    for (key, value) in state.index_records(entry) {
+        insert(&key, &value)?;
+    }
+    Ok(())
+}
+
+/// Stores the evidence of an equivocation (once per conflicting entry,
+/// at most [`MAX_EVIDENCE_PER_FEED`] per feed).
+fn record_equivocation(
+    open: &Open,
+    entry: &VerifiedEntry,
+    kept: EntryHash,
+) -> Result<(), LedgerError> {
+    let log = entry.log_id();
+    let author = entry.author();
+    tracing::warn!(
+        log = ?log, author = %author, seq = entry.seq(), kept = ?kept, conflicting = ?entry.hash(),
+        "author equivocated"
+    );
+    let key = keys::equivocation_key(&log, author, entry.seq(), &entry.hash());
+    if open.get_raw(&key)?.is_some() {
+        return Ok(());
+    }
+    let recorded = open
+        .db
+        .scan_prefix(keys::equivocation_feed_prefix(&log, author))
+        .take(MAX_EVIDENCE_PER_FEED)
+        .count();
+    if recorded >= MAX_EVIDENCE_PER_FEED {
+        return Ok(());
+    }
+    let mut value = Vec::with_capacity(32 + entry.len());
+    value.extend_from_slice(kept.as_bytes());
+    value.extend_from_slice(entry.encoded());
+    open.db
+        .insert(key, value)
+        .map_err(LedgerError::storage("record equivocation"))?;
+    // Evidence need not be acknowledged; it is flushed with the group.
+    drop(open.ticket());
+    Ok(())
 }
 
 /// Writes the format version of a new database, or checks an existing one.
@@ -598,14 +855,8 @@ impl LedgerStore for SledLedger {
         &self,
         entry: &VerifiedEntry,
     ) -> Result<(AppendOutcome, Durable), LedgerError> {
-        let outcome = self.append_locked(entry)?;
-        let ticket = match outcome {
-            AppendOutcome::Appended => self.ticket(),
-            // A duplicate was stored by an earlier append with its own
-            // ticket; nothing new needs flushing.
-            AppendOutcome::Duplicate => Durable::resolved(Ok(())),
-        };
-        Ok((outcome, ticket))
+        self.recover()?;
+        self.append_locked(entry)
     }
 
     fn get(&self, log: &LogId, author: &UserId, seq: u64) -> Result<Option<Bytes>, LedgerError> {
@@ -642,7 +893,7 @@ impl LedgerStore for SledLedger {
             None => start,
         };
         let mut page = HeadsPage::default();
-        for record in self.db.range((start, end)) {
+        for record in self.current()?.db.range((start, end)) {
             if page.heads.len() == limit {
                 page.more = true;
                 break;
@@ -658,7 +909,7 @@ impl LedgerStore for SledLedger {
 
     fn digest(&self, log: &LogId) -> Result<LogDigestInfo, LedgerError> {
         let mut builder = LogDigestBuilder::new();
-        for record in self.db.scan_prefix(keys::head_prefix(log)) {
+        for record in self.current()?.db.scan_prefix(keys::head_prefix(log)) {
             let (key, value) = record.map_err(LedgerError::storage("read heads"))?;
             builder.push_raw(&keys::head_key_author(&key)?, &keys::decode_head(&value)?);
         }
@@ -667,7 +918,7 @@ impl LedgerStore for SledLedger {
 
     fn logs_in_space(&self, space: &SpaceId) -> Result<Vec<LogId>, LedgerError> {
         let mut logs = Vec::new();
-        for record in self.db.scan_prefix(keys::space_prefix(space)) {
+        for record in self.current()?.db.scan_prefix(keys::space_prefix(space)) {
             if logs.len() == MAX_LOGS_PER_SPACE {
                 return Err(LedgerError::ResultTooLarge {
                     what: "logs in the space",
@@ -705,7 +956,8 @@ impl LedgerStore for SledLedger {
     ) -> Result<RangeChunk, LedgerError> {
         let limit = clamp_range_limit(limit);
         let max_bytes = clamp_range_bytes(max_bytes);
-        let Some(head) = self.read_head(log, author)? else {
+        let open = self.current()?;
+        let Some(head) = open.read_head(log, author)? else {
             return Ok(RangeChunk::default());
         };
         let start = from_seq.max(head.first_seq);
@@ -716,7 +968,7 @@ impl LedgerStore for SledLedger {
         let to = keys::entry_key(log, author, head.seq);
         let mut chunk = RangeChunk::default();
         let mut bytes = 0usize;
-        for record in self.db.range(from..=to) {
+        for record in open.db.range(from..=to) {
             let (_, value) = record.map_err(LedgerError::storage("read range"))?;
             let full =
                 chunk.entries.len() == limit || bytes.saturating_add(value.len()) > max_bytes;
@@ -762,6 +1014,7 @@ impl LedgerStore for SledLedger {
         let mut authors = AuthorCache::default();
         let mut found = Vec::new();
         for record in self
+            .current()?
             .db
             .scan_prefix(keys::equivocation_prefix(log))
             .take(MAX_EQUIVOCATIONS_LISTED)
@@ -793,7 +1046,7 @@ impl LedgerStore for SledLedger {
 
     fn stats(&self) -> Result<LedgerStats, LedgerError> {
         let mut stats = LedgerStats::default();
-        for record in self.db.scan_prefix(keys::LOG_PREFIX) {
+        for record in self.current()?.db.scan_prefix(keys::LOG_PREFIX) {
             let (_, value) = record.map_err(LedgerError::storage("read log summaries"))?;
             let meta = LogMeta::decode(&value)?;
             stats.entries += meta.entries;
@@ -804,10 +1057,18 @@ impl LedgerStore for SledLedger {
     }
 
     fn flush(&self) -> Result<(), LedgerError> {
-        self.db
-            .flush()
-            .map(drop)
-            .map_err(LedgerError::storage("flush"))
+        // Not reopened: what a failed database holds beyond its last flush
+        // cannot be made durable any more.
+        let open = self.current()?;
+        if let Some(failure) = open.failure() {
+            return Err(failure);
+        }
+        open.checked(
+            open.db
+                .flush()
+                .map(drop)
+                .map_err(LedgerError::storage("flush")),
+        )
     }
 }
 
@@ -821,10 +1082,13 @@ impl PrivateStore for SledLedger {
         self.check_private_key()?;
         let stored_key = self.private.stored_key(namespace, key)?;
         let sealed = self.private.seal(&stored_key, key, value)?;
-        self.db
-            .insert(stored_key, sealed)
-            .map_err(LedgerError::storage("write private record"))?;
-        Ok(self.ticket())
+        let open = self.writable()?;
+        open.checked(
+            open.db
+                .insert(stored_key, sealed)
+                .map_err(LedgerError::storage("write private record")),
+        )?;
+        Ok(open.ticket())
     }
 
     fn get_private(
@@ -849,17 +1113,20 @@ impl PrivateStore for SledLedger {
     fn delete_private(&self, namespace: &str, key: &[u8]) -> Result<Durable, LedgerError> {
         self.check_private_key()?;
         let stored_key = self.private.stored_key(namespace, key)?;
-        self.db
-            .remove(stored_key)
-            .map_err(LedgerError::storage("delete private record"))?;
-        Ok(self.ticket())
+        let open = self.writable()?;
+        open.checked(
+            open.db
+                .remove(stored_key)
+                .map_err(LedgerError::storage("delete private record")),
+        )?;
+        Ok(open.ticket())
     }
 
     fn scan_private(&self, namespace: &str) -> Result<Vec<PrivatePair>, LedgerError> {
         self.check_private_key()?;
         let prefix = keys::private_prefix(&self.private.namespace_tag(namespace)?);
         let mut pairs = Vec::new();
-        for record in self.db.scan_prefix(prefix) {
+        for record in self.current()?.db.scan_prefix(prefix) {
             if pairs.len() == MAX_PRIVATE_SCAN {
                 return Err(LedgerError::ResultTooLarge {
                     what: "private records in the namespace",
@@ -883,6 +1150,13 @@ mod tests {
 
     fn open(dir: &Path) -> SledLedger {
         SledLedger::open(dir, &StorageKey::from_bytes([1; 32])).unwrap()
+    }
+
+    impl SledLedger {
+        /// The current database.
+        fn db(&self) -> sled::Db {
+            self.current().unwrap().db.clone()
+        }
     }
 
     #[test]
@@ -928,12 +1202,12 @@ mod tests {
             let state =
                 AppendState::after(&entries[1], head.as_ref(), ledger.read_meta(&LOG).unwrap());
             ledger
-                .db
+                .db()
                 .insert(JOURNAL_KEY, state.journal(&entries[1]))
                 .unwrap();
             let key = keys::entry_key(&LOG, &author, 2);
             ledger
-                .db
+                .db()
                 .insert(key, entries[1].encoded().as_ref())
                 .unwrap();
             ledger.flush().unwrap();
@@ -953,7 +1227,7 @@ mod tests {
             let state =
                 AppendState::after(&entries[2], head.as_ref(), ledger.read_meta(&LOG).unwrap());
             ledger
-                .db
+                .db()
                 .insert(JOURNAL_KEY, state.journal(&entries[2]))
                 .unwrap();
             ledger.flush().unwrap();
@@ -975,12 +1249,12 @@ mod tests {
         let head = ledger.head(&LOG, &author).unwrap();
         let state = AppendState::after(&entries[1], head.as_ref(), ledger.read_meta(&LOG).unwrap());
         ledger
-            .db
+            .db()
             .insert(JOURNAL_KEY, state.journal(&entries[1]))
             .unwrap();
         let key = keys::entry_key(&LOG, &author, 2);
         ledger
-            .db
+            .db()
             .insert(key, entries[1].encoded().as_ref())
             .unwrap();
         *ledger.write_lock.lock() = true;
@@ -1020,9 +1294,9 @@ mod tests {
             .wait()
             .unwrap();
         let stored_key = ledger.private.stored_key("ns", b"key").unwrap();
-        let mut sealed = ledger.db.get(stored_key).unwrap().unwrap().to_vec();
+        let mut sealed = ledger.db().get(stored_key).unwrap().unwrap().to_vec();
         sealed[30] ^= 0x01;
-        ledger.db.insert(stored_key, sealed).unwrap();
+        ledger.db().insert(stored_key, sealed).unwrap();
         let err = ledger.get_private("ns", b"key").unwrap_err();
         assert_eq!(err.code(), "ledger.private_decrypt_failed");
         assert_eq!(
@@ -1037,9 +1311,40 @@ mod tests {
             .wait()
             .unwrap();
         let other = ledger.private.stored_key("ns", b"other").unwrap();
-        let moved = ledger.db.get(other).unwrap().unwrap();
-        ledger.db.insert(stored_key, moved).unwrap();
+        let moved = ledger.db().get(other).unwrap().unwrap();
+        ledger.db().insert(stored_key, moved).unwrap();
         assert!(ledger.get_private("ns", b"key").is_err());
+    }
+
+    #[test]
+    fn a_failed_database_is_reopened_before_the_next_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let entries = feed(&mut writer(1, LOG), &mut rng(6), 3);
+        let author = *entries[0].author();
+        let ledger = open(dir.path());
+        crate::conformance::append_all(&ledger, &entries[..1]);
+        let injected = LedgerError::Storage {
+            operation: "flush",
+            message: "injected failure".into(),
+        };
+        // As if a flush had failed (sled then refuses every write).
+        note_failure(&ledger.current().unwrap().failure, &injected);
+        assert_eq!(ledger.failure(), Some(injected.clone()));
+        // The failed database still serves reads.
+        assert_eq!(ledger.head(&LOG, &author).unwrap().unwrap().seq, 1);
+        // The next write replaces it first.
+        crate::conformance::append_all(&ledger, &entries[1..2]);
+        assert_eq!(ledger.failure(), None);
+        assert_eq!(ledger.head(&LOG, &author).unwrap().unwrap().seq, 2);
+
+        // Another failure within the interval: writes fail until it ends.
+        note_failure(&ledger.current().unwrap().failure, &injected);
+        assert_eq!(ledger.append(&entries[2]), Err(injected.clone()));
+        assert_eq!(ledger.flush(), Err(injected));
+        std::thread::sleep(REOPEN_INTERVAL);
+        crate::conformance::append_all(&ledger, &entries[2..]);
+        assert_eq!(ledger.stats().unwrap().entries, 3);
+        assert_eq!(all_timeline(&ledger, &LOG).len(), 3);
     }
 
     #[test]
@@ -1048,7 +1353,7 @@ mod tests {
         {
             let ledger = open(dir.path());
             ledger
-                .db
+                .db()
                 .insert(keys::FORMAT_KEY, &99u32.to_be_bytes())
                 .unwrap();
             ledger.flush().unwrap();
@@ -1070,7 +1375,7 @@ mod tests {
         let entry = feed(&mut writer(1, LOG), &mut rng(2), 1).remove(0);
         ledger.append(&entry).unwrap();
         ledger
-            .db
+            .db()
             .insert(keys::head_key(&LOG, entry.author()), &[1u8, 2, 3])
             .unwrap();
         assert_eq!(

@@ -24,6 +24,10 @@ impl NodeCore {
         payload: &Payload,
         sealing: Sealing<'_>,
     ) -> Result<(VerifiedEntry, Durable), NodeError> {
+        // After a storage failure the ledger is reopened before it is
+        // written again, and what it held but had not made durable is gone:
+        // reopen it now, so that the next link follows what is durable.
+        self.ledger.recover()?;
         let head = self.ledger.head(&log, &self.me)?;
         let (seq, backlink) = head.map_or((1, None), |head| (head.seq + 1, Some(head.hash)));
         let lamport = self

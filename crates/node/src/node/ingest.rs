@@ -211,6 +211,12 @@ impl NodeCore {
             }
             Ok((AppendOutcome::Duplicate, _)) => Err(Ingested::Duplicate),
             Err(LedgerError::SeqGap { .. }) => Err(self.hold_gap(entry.clone(), source)),
+            // Our disk failed, not the sender: nothing to penalise; a later
+            // sync brings the entry again.
+            Err(err) if err.category() != storage_ledger::ErrorCategory::Protocol => {
+                tracing::debug!(code = err.code(), "cannot store a received entry");
+                Err(Ingested::Ignored)
+            }
             Err(err) => {
                 if err.code() == "ledger.equivocation" {
                     tracing::warn!(author = %entry.author(), seq = entry.seq(), "equivocation detected; the first entry is kept");

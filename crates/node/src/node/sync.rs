@@ -296,6 +296,21 @@ impl NodeCore {
             Ok(chunk) => chunk,
             Err(err) => return SyncResponse::error(SyncErrorCode::Internal, &err.to_string()),
         };
+        // Our own entries leave the node only once durable, as gossip and
+        // pushes do: one that a crash or a storage failure takes back would
+        // have its seq reused, and a peer holding it would refuse the new
+        // entry as an equivocation (and everything after it). (Nothing
+        // else writes while the actor waits here.)
+        if range.author == self.me && !chunk.entries.is_empty() {
+            let ledger = self.ledger.clone();
+            let flushed = tokio::task::spawn_blocking(move || ledger.flush()).await;
+            if !matches!(flushed, Ok(Ok(()))) {
+                return SyncResponse::error(
+                    SyncErrorCode::Internal,
+                    "our entries are not durable yet",
+                );
+            }
+        }
         // A peer fetching our feed holds it afterwards (delivery state).
         if range.author == self.me && !chunk.entries.is_empty() {
             let last = range.from_seq + chunk.entries.len() as u64 - 1;

@@ -180,20 +180,7 @@ impl DataDir {
     /// Starts `run` with `args` and waits until its socket answers and it
     /// listens somewhere.
     pub fn start(&self, args: &[&str]) -> NodeProcess {
-        let log = self.log_file("run");
-        let mut all = vec!["run"];
-        all.extend_from_slice(args);
-        let child = self
-            .command(&all)
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap();
-        let mut process = NodeProcess {
-            child,
-            log,
-            name: self.name.clone(),
-        };
+        let mut process = self.spawn(args);
         let deadline = Instant::now() + WAIT;
         loop {
             if let Some(status) = process.child.try_wait().unwrap() {
@@ -214,6 +201,24 @@ impl DataDir {
                 process.log_text()
             );
             std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Starts `run` with `args` without waiting for anything.
+    pub fn spawn(&self, args: &[&str]) -> NodeProcess {
+        let log = self.log_file("run");
+        let mut all = vec!["run"];
+        all.extend_from_slice(args);
+        let child = self
+            .command(&all)
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        NodeProcess {
+            child,
+            log,
+            name: self.name.clone(),
         }
     }
 
