@@ -5,6 +5,7 @@
 //! `docs/simulation.md`.
 
 pub mod baseline;
+pub mod bench;
 pub mod cluster;
 pub mod discovery;
 pub mod link;

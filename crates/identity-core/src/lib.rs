@@ -71,6 +71,7 @@
 pub mod derived_key;
 pub mod error;
 pub mod identity;
+mod key_cache;
 pub mod keyfile;
 #[cfg(feature = "keystore")]
 pub mod keystore;

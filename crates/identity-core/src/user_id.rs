@@ -21,7 +21,13 @@ use ed25519_dalek::VerifyingKey;
 use libp2p_identity::PeerId;
 
 use crate::error::IdentityError;
+use crate::key_cache::KeyCache;
 use crate::signature::Signature;
+
+/// Keys that passed [`UserId::from_bytes`]'s checks, decompressed.
+static CHECKED_KEYS: KeyCache<VerifyingKey> = KeyCache::new();
+/// The peer id of each key.
+static PEER_IDS: KeyCache<PeerId> = KeyCache::new();
 
 /// The identity multihash code: the digest *is* the encoded public key.
 const MULTIHASH_IDENTITY: u64 = 0x00;
@@ -43,16 +49,7 @@ impl UserId {
     /// curve point or are not its canonical encoding;
     /// [`IdentityError::WeakPublicKey`] if the point has small order.
     pub fn from_bytes(bytes: [u8; 32]) -> Result<UserId, IdentityError> {
-        let key = VerifyingKey::from_bytes(&bytes).map_err(|_| IdentityError::InvalidPublicKey)?;
-        // Decompression tolerates y ≥ p; re-encoding catches that, so one key
-        // cannot masquerade as two different user ids.
-        if key.to_edwards().compress().to_bytes() != bytes {
-            return Err(IdentityError::InvalidPublicKey);
-        }
-        if key.is_weak() {
-            return Err(IdentityError::WeakPublicKey);
-        }
-        Ok(UserId(bytes))
+        checked_key(&bytes).map(|_| UserId(bytes))
     }
 
     /// Like [`UserId::from_bytes`], from a slice that must be 32 bytes long.
@@ -75,8 +72,12 @@ impl UserId {
 
     /// The libp2p peer id of the same Ed25519 key.
     pub fn to_peer_id(&self) -> PeerId {
-        match libp2p_identity::ed25519::PublicKey::try_from_bytes(&self.0) {
-            Ok(key) => libp2p_identity::PublicKey::from(key).to_peer_id(),
+        let peer = PEER_IDS.get_or_try(&self.0, || {
+            libp2p_identity::ed25519::PublicKey::try_from_bytes(&self.0)
+                .map(|key| libp2p_identity::PublicKey::from(key).to_peer_id())
+        });
+        match peer {
+            Ok(peer) => peer,
             // libp2p runs the same decompression check as `from_bytes`.
             Err(_) => unreachable!("a UserId always holds a valid Ed25519 point"),
         }
@@ -146,12 +147,29 @@ impl UserId {
 
     /// The decompressed key.
     pub(crate) fn verifying_key(&self) -> VerifyingKey {
-        match VerifyingKey::from_bytes(&self.0) {
+        match checked_key(&self.0) {
             Ok(key) => key,
             // Every constructor checks (or derives) a valid point.
             Err(_) => unreachable!("a UserId always holds a valid Ed25519 point"),
         }
     }
+}
+
+/// Decompresses `bytes` and checks that they are the canonical encoding of
+/// a point that is not of small order (cached: see `key_cache`).
+fn checked_key(bytes: &[u8; 32]) -> Result<VerifyingKey, IdentityError> {
+    CHECKED_KEYS.get_or_try(bytes, || {
+        let key = VerifyingKey::from_bytes(bytes).map_err(|_| IdentityError::InvalidPublicKey)?;
+        // Decompression tolerates y ≥ p; re-encoding catches that, so one key
+        // cannot masquerade as two different user ids.
+        if key.to_edwards().compress().to_bytes() != *bytes {
+            return Err(IdentityError::InvalidPublicKey);
+        }
+        if key.is_weak() {
+            return Err(IdentityError::WeakPublicKey);
+        }
+        Ok(key)
+    })
 }
 
 impl fmt::Display for UserId {

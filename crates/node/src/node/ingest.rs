@@ -93,8 +93,19 @@ impl NodeCore {
     }
 
     pub(crate) async fn ingest_bytes_from(&mut self, bytes: Bytes, source: Source) -> Ingested {
+        self.ingest_checked(VerifiedEntry::verify(bytes), source)
+            .await
+    }
+
+    /// Ingests the outcome of verifying received bytes (verified here or,
+    /// for a batch fetched by sync, off the actor: see `sync`).
+    pub(crate) async fn ingest_checked(
+        &mut self,
+        verified: Result<VerifiedEntry, messaging_proto::ProtoError>,
+        source: Source,
+    ) -> Ingested {
         self.metrics.entries_received.inc();
-        let result = match VerifiedEntry::verify(bytes) {
+        let result = match verified {
             Ok(entry) => {
                 let timestamp_ms = entry.header().timestamp_ms;
                 let result = self.ingest_entry(entry, source).await;

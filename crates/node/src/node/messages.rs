@@ -331,10 +331,10 @@ impl NodeCore {
                     }
                 }
                 if author != self.me {
-                    let count = self.unread.entry(log).or_default();
-                    *count += 1;
-                    let count = *count;
-                    let _ = self.store.put(ns::UNREAD, log.as_bytes(), &count);
+                    *self.unread.entry(log).or_default() += 1;
+                    // Written once per actor turn (a fetched chunk or a push
+                    // holds up to hundreds of messages), not per message.
+                    self.unread_dirty.insert(log);
                 }
                 Some(entry.hash())
             }
@@ -392,7 +392,20 @@ impl NodeCore {
         let Some(shown) = shown else {
             return;
         };
-        let Some(view) = self.message_view_by_hash(channel, &shown) else {
+        let view = match &payload.body {
+            // A new message: its view comes from what is in hand, not from
+            // reading and decrypting it back.
+            Body::Text(text) => {
+                let position = storage_ledger::TimelinePosition {
+                    lamport: entry.lamport(),
+                    author,
+                    seq: entry.seq(),
+                };
+                Some(self.message_view(channel, entry, text, &position))
+            }
+            _ => self.message_view_by_hash(channel, &shown),
+        };
+        let Some(view) = view else {
             return;
         };
         match channel {

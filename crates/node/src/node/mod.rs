@@ -20,7 +20,6 @@ use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use identity_core::{Identity, UserId};
 use messaging_proto::{DmId, InboxTag, LogId, ServerId, SpaceId, VerifiedEntry};
 use net_overlay::{Overlay, OverlayEvent, OverlayHandle, PeerId};
@@ -66,7 +65,13 @@ pub(crate) enum Internal {
         dm_peer: Option<UserId>,
     },
     /// Entries fetched from a peer by a sync task, in feed order.
-    Fetched { peer: PeerId, entries: Vec<Bytes> },
+    Fetched {
+        peer: PeerId,
+        /// Encoded size of the chunk.
+        bytes: usize,
+        /// Each entry verified (by the sync task) or why it is not.
+        entries: Vec<Result<VerifiedEntry, messaging_proto::ProtoError>>,
+    },
     /// A peer holds our feed of `log` up to `seq`.
     PeerHolds { peer: PeerId, log: LogId, seq: u64 },
     /// A sync task finished.
@@ -162,12 +167,16 @@ pub(crate) struct NodeCore {
     pub(crate) authoring_in_flight: usize,
     /// The seq of our own feed each peer holds, per log.
     pub(crate) peer_heads: HashMap<(LogId, PeerId), u64>,
+    /// The user of every peer in `peer_heads` (`None`: not a Palaver peer id).
+    pub(crate) peer_users: HashMap<PeerId, Option<UserId>>,
     pub(crate) connected: HashSet<PeerId>,
     /// Peers subscribed to each server's topic.
     pub(crate) topic_peers: HashMap<ServerId, HashSet<PeerId>>,
     pub(crate) syncing: HashSet<(SpaceId, PeerId)>,
     pub(crate) next_sync: HashMap<SpaceId, Instant>,
     pub(crate) unread: HashMap<LogId, u64>,
+    /// Logs whose unread count changed since it was last saved.
+    pub(crate) unread_dirty: HashSet<LogId>,
     pub(crate) inbox: HashMap<InboxTag, HashSet<SpaceId>>,
     pub(crate) space_bytes: HashMap<SpaceId, u64>,
     pub(crate) pending_joins: HashMap<ServerId, Vec<Reply>>,
@@ -278,11 +287,13 @@ impl Node {
             published: HashSet::new(),
             authoring_in_flight: 0,
             peer_heads: HashMap::new(),
+            peer_users: HashMap::new(),
             connected: HashSet::new(),
             topic_peers: HashMap::new(),
             syncing: HashSet::new(),
             next_sync: HashMap::new(),
             unread: HashMap::new(),
+            unread_dirty: HashSet::new(),
             inbox: HashMap::new(),
             space_bytes: HashMap::new(),
             pending_joins: HashMap::new(),
@@ -703,12 +714,15 @@ impl NodeCore {
                 self.on_authored(*entry, result, reply, response, dm_peer)
                     .await
             }
-            Internal::Fetched { peer, entries } => {
-                let bytes: usize = entries.iter().map(Bytes::len).sum();
+            Internal::Fetched {
+                peer,
+                bytes,
+                entries,
+            } => {
                 self.metrics.sync_bytes.inc_by(bytes as u64);
-                for bytes in entries {
+                for verified in entries {
                     let _ = self
-                        .ingest_bytes_from(bytes, ingest::Source::Peer(peer))
+                        .ingest_checked(verified, ingest::Source::Peer(peer))
                         .await;
                 }
             }

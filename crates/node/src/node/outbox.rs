@@ -128,6 +128,9 @@ impl NodeCore {
     /// A peer holds our feed of `log` up to `seq`: confirm outbox entries
     /// and move delivery states along.
     pub(crate) async fn peer_holds(&mut self, peer: PeerId, log: LogId, seq: u64) {
+        self.peer_users
+            .entry(peer)
+            .or_insert_with(|| user_of(&peer));
         let known = self.peer_heads.entry((log, peer)).or_insert(0);
         if *known >= seq {
             return;
@@ -158,62 +161,61 @@ impl NodeCore {
 
     /// The delivery state of our entry `seq` in `log`.
     pub(crate) fn delivery_state(&self, log: &LogId, seq: u64) -> DeliveryState {
-        let holders: Vec<PeerId> = self
-            .peer_heads
-            .iter()
-            .filter(|((held_log, _), held)| held_log == log && **held >= seq)
-            .map(|((_, peer), _)| *peer)
-            .collect();
-        let (members, of) = match self.server_of_log(log) {
+        self.log_holders(log).state_of(seq)
+    }
+
+    /// Who holds how much of our feed in `log`, and how many members count.
+    /// Peers are mapped to users through `peer_users` (filled once per
+    /// peer): turning a peer id into a user id decompresses a curve point,
+    /// far too slow to repeat for every message and peer.
+    fn log_holders(&self, log: &LogId) -> LogHolders {
+        let (counted, of) = match self.server_of_log(log) {
             Some(server) => {
                 let state = self
                     .servers
                     .get(&server)
                     .and_then(|runtime| runtime.state.as_ref());
                 let of = state.map_or(0, |state| state.members().count().saturating_sub(1));
-                let members = holders
-                    .iter()
-                    .filter(|peer| {
-                        user_of(peer)
-                            .is_some_and(|user| state.is_some_and(|state| state.is_member(&user)))
-                    })
-                    .count();
-                (members, of)
+                (Counted::MembersOf(state), of)
             }
-            None => {
-                // A DM: the other participant is the one member that counts.
-                let other = self
-                    .dms
-                    .get(&messaging_proto::DmId::from_bytes(*log.as_bytes()))
-                    .copied();
-                let members = holders
-                    .iter()
-                    .filter(|peer| other.is_some_and(|other| user_of(peer) == Some(other)))
-                    .count();
-                (members, 1)
-            }
+            // A DM: the other participant is the one member that counts.
+            None => (
+                Counted::Only(
+                    self.dms
+                        .get(&messaging_proto::DmId::from_bytes(*log.as_bytes()))
+                        .copied(),
+                ),
+                1,
+            ),
         };
-        if members > 0 {
-            DeliveryState::Seen {
-                by: u32::try_from(members).unwrap_or(u32::MAX),
-                of: u32::try_from(of).unwrap_or(u32::MAX),
-            }
-        } else if !holders.is_empty() {
-            DeliveryState::Replicated
-        } else {
-            DeliveryState::Stored
-        }
+        let holders = self
+            .peer_heads
+            .iter()
+            .filter(|((held_log, _), _)| held_log == log)
+            .map(|((_, peer), held)| {
+                let member = self
+                    .peer_users
+                    .get(peer)
+                    .copied()
+                    .flatten()
+                    .is_some_and(|user| counted.counts(&user));
+                (*held, member)
+            })
+            .collect();
+        LogHolders { holders, of }
     }
 
+    /// Emits the changed delivery states of our recent entries in `log`.
     fn update_delivery(&mut self, log: LogId) {
         let Some(recent) = self.recent_mine.get(&log) else {
             return;
         };
+        let holders = self.log_holders(&log);
         let states: Vec<(usize, EntryHash, DeliveryState)> = recent
             .iter()
             .enumerate()
             .filter_map(|(index, (seq, hash, last))| {
-                let state = self.delivery_state(&log, *seq);
+                let state = holders.state_of(*seq);
                 (Some(state) != *last).then_some((index, *hash, state))
             })
             .collect();
@@ -318,6 +320,51 @@ impl NodeCore {
                 continue;
             };
             let _ = tokio::time::timeout_at(deadline, self.deliver(&entry, item.dm_peer())).await;
+        }
+    }
+}
+
+/// Whose holding counts as seen.
+enum Counted<'a> {
+    /// The members of a server (none while its state is unknown).
+    MembersOf(Option<&'a crate::control::ServerState>),
+    /// The other participant of a DM.
+    Only(Option<UserId>),
+}
+
+impl Counted<'_> {
+    fn counts(&self, user: &UserId) -> bool {
+        match self {
+            Counted::MembersOf(state) => state.is_some_and(|state| state.is_member(user)),
+            Counted::Only(other) => *other == Some(*user),
+        }
+    }
+}
+
+/// The peers holding our feed of one log: how far each holds it and
+/// whether it is a member who counts; `of`: how many members could.
+struct LogHolders {
+    holders: Vec<(u64, bool)>,
+    of: usize,
+}
+
+impl LogHolders {
+    fn state_of(&self, seq: u64) -> DeliveryState {
+        let holding = self.holders.iter().filter(|(held, _)| *held >= seq);
+        let (mut peers, mut members) = (0usize, 0usize);
+        for (_, member) in holding {
+            peers += 1;
+            members += usize::from(*member);
+        }
+        if members > 0 {
+            DeliveryState::Seen {
+                by: u32::try_from(members).unwrap_or(u32::MAX),
+                of: u32::try_from(self.of).unwrap_or(u32::MAX),
+            }
+        } else if peers > 0 {
+            DeliveryState::Replicated
+        } else {
+            DeliveryState::Stored
         }
     }
 }

@@ -688,8 +688,15 @@ impl NodeCore {
         }
     }
 
-    /// Writes the key grants owed (outside the ingest path).
+    /// Writes the key grants owed (outside the ingest path) and the unread
+    /// counters that changed.
     pub(crate) async fn write_deferred(&mut self) {
+        for log in std::mem::take(&mut self.unread_dirty) {
+            let count = self.unread.get(&log).copied().unwrap_or(0);
+            if let Err(err) = self.store.put(ns::UNREAD, log.as_bytes(), &count) {
+                tracing::debug!(code = err.code, "cannot save an unread count");
+            }
+        }
         let grants = std::mem::take(&mut self.deferred_grants);
         for (server, member) in grants {
             let space = SpaceId::from(server);
