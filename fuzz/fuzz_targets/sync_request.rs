@@ -1,0 +1,13 @@
+//! Sync requests from peers: `SyncRequest::from_bytes` on any bytes.
+//! Property: an accepted request encodes and decodes to itself.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use messaging_proto::SyncRequest;
+use palaver_fuzz::{seeds, write_seeds};
+
+fuzz_target!(init: write_seeds(seeds::sync_requests), |data: &[u8]| {
+    if let Ok(request) = SyncRequest::from_bytes(data) {
+        assert_eq!(SyncRequest::from_bytes(&request.to_bytes()), Ok(request));
+    }
+});
