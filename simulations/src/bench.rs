@@ -482,13 +482,13 @@ pub fn cold_start(root: &Path, rounds: u32) -> Result<ColdStartResult, BenchErro
 /// Results of `bootstrap`.
 #[derive(Debug)]
 pub struct BootstrapResult {
-    /// Peers the node reported connected when all had dialled.
+    /// Most peers the node reported connected at once.
     pub connected: usize,
     /// Peers still connected at the end of the idle window.
     pub connected_after_idle: usize,
     /// Resident memory of the node before any peer (bytes).
     pub rss_before: u64,
-    /// Resident memory with the peers connected (bytes).
+    /// Resident memory when the most peers were connected (bytes).
     pub rss_after: u64,
     /// The idle window.
     pub idle: Duration,
@@ -630,13 +630,24 @@ pub fn bootstrap(
         }
         Ok::<_, BenchError>(overlays)
     })?;
-    wait_for("every peer connects", SETUP_WAIT * 2, || {
-        Ok(connected_peers(bin, &dir) >= peers)
-    })?;
-    let connected = connected_peers(bin, &dir);
-    // Identify, Kademlia and gossipsub settle after the connections.
-    std::thread::sleep(Duration::from_secs(10));
-    let rss_after = rss_bytes(pid)?;
+    // Wait until every peer is connected, or until the count has stopped
+    // growing for 30 s (the node closes connections that stay idle for its
+    // idle timeout, so a peer that connected early may be gone again);
+    // memory is read when the most peers were connected.
+    let deadline = Instant::now() + SETUP_WAIT * 2;
+    let (mut connected, mut rss_after, mut last_growth) = (0, rss_bytes(pid)?, Instant::now());
+    while Instant::now() < deadline && last_growth.elapsed() < Duration::from_secs(30) {
+        let now = connected_peers(bin, &dir);
+        if now > connected {
+            connected = now;
+            rss_after = rss_bytes(pid)?;
+            last_growth = Instant::now();
+        }
+        if connected >= peers {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
     let cpu_start = cpu_time(pid)?;
     std::thread::sleep(idle);
     let idle_cpu = cpu_time(pid)?.saturating_sub(cpu_start);
