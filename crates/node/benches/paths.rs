@@ -383,36 +383,38 @@ fn primitives(c: &mut Criterion) {
     drop(db);
 }
 
+/// One path as a criterion group timed in both clocks; `run(setup, n,
+/// clock)` sends `n` messages through it.
+fn bench_path(
+    c: &mut Criterion,
+    group_name: &str,
+    setup: &Setup,
+    run: impl Fn(&Setup, u64, Clock) -> Duration,
+) {
+    let mut group = c.benchmark_group(group_name);
+    group.throughput(Throughput::Elements(1));
+    group.sample_size(20);
+    group.measurement_time(Duration::from_secs(10));
+    for (name, clock) in [("wall", Clock::Wall), ("node_cpu", Clock::NodeCpu)] {
+        group.bench_function(name, |b| b.iter_custom(|iters| run(setup, iters, clock)));
+    }
+    group.finish();
+}
+
 /// Each path gets a fresh node, so that one path's leftovers (an outbox
 /// of unconfirmed entries, a larger ledger) do not weigh on the other.
 fn paths(c: &mut Criterion) {
     let setup = start_setup();
-    let mut group = c.benchmark_group("author_1k");
-    group.throughput(Throughput::Elements(1));
-    group.sample_size(20);
-    group.measurement_time(Duration::from_secs(10));
-    for (name, clock) in [("wall", Clock::Wall), ("node_cpu", Clock::NodeCpu)] {
-        group.bench_function(name, |b| {
-            b.iter_custom(|iters| clock.measure(|| setup.send(iters)));
-        });
-    }
-    group.finish();
+    bench_path(c, "author_1k", &setup, |setup, iters, clock| {
+        clock.measure(|| setup.send(iters))
+    });
     setup.stop();
 
     let setup = start_setup();
-    let mut group = c.benchmark_group("receive_1k");
-    group.throughput(Throughput::Elements(1));
-    group.sample_size(20);
-    group.measurement_time(Duration::from_secs(10));
-    for (name, clock) in [("wall", Clock::Wall), ("node_cpu", Clock::NodeCpu)] {
-        group.bench_function(name, |b| {
-            b.iter_custom(|iters| {
-                let entries = setup.seal(iters);
-                clock.measure(|| setup.push(entries))
-            });
-        });
-    }
-    group.finish();
+    bench_path(c, "receive_1k", &setup, |setup, iters, clock| {
+        let entries = setup.seal(iters);
+        clock.measure(|| setup.push(entries))
+    });
     setup.stop();
 }
 
