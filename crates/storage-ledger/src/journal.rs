@@ -10,22 +10,39 @@
 //! third of the unflushed rate (see `docs/benchmarks.md`). So appends use
 //! single inserts in a fixed order, and a redo journal restores atomicity:
 //!
-//! 1. the journal record (`0x00 append-journal`): the entry's key, the
+//! 1. the entry;
+//! 2. the journal record (`0x00 append-journal`): the entry's key, the
 //!    feed's `first_seq`, the log summary after the append, and whether the
 //!    space index is written;
-//! 2. the entry;
 //! 3. the hash index, the timeline record, the space index, the log
 //!    summary, and last the head.
 //!
 //! sled recovers a prefix of its log after a crash (recovery stops at the
 //! first torn or missing message), and appends are serialized by the
 //! ledger's write lock, so at most the last append can be incomplete, and
-//! if its entry survived so did its journal record. On open, [`recover`]
+//! if its journal record survived so did its entry. On open, [`recover`]
 //! re-derives records 3 from the stored entry and the journal and writes
 //! them again; every one is an absolute value, so redoing a complete
-//! append changes nothing. If the entry did not survive, nothing after the
-//! journal did either and there is nothing to redo. A prune rewrites heads
-//! and summaries, so its (batched) writes delete the journal record.
+//! append changes nothing. If the journal record did not survive, the
+//! previous one is still there and is redone instead; the entry, if it
+//! survived, lies one past its feed's head, where nothing reads it (ranges
+//! end at the head) and the next append at that seq overwrites it. A prune
+//! rewrites heads and summaries, so its (batched) writes delete the
+//! journal record.
+//!
+//! **Deferred head and summary.** Because the journal record alone
+//! re-derives the last append's head and log summary, an append to a feed
+//! whose head and log summary already exist need not write those two
+//! records: the ledger keeps them in memory (readers see them there). They
+//! are written only when the journal record is about to name another
+//! append that does not supersede them — the head before an append to
+//! another feed, the summary before an append to another log — and before
+//! a prune. A run of appends to one feed (a backfill, one author's burst)
+//! writes four records each instead of six and reads no head or summary
+//! from sled. Until then a crash loses nothing: the surviving journal
+//! record names either the deferred append or a later one whose head and
+//! summary supersede it (the entry comes first, so a surviving journal
+//! record always has its entry), and [`recover`] writes them on open.
 //!
 //! The order also keeps concurrent readers consistent: an entry is readable
 //! before any index points at it, and the head moves last.
@@ -132,8 +149,19 @@ impl AppendState {
         ))
     }
 
-    /// The records written after the entry, in write order (the head last).
-    pub(crate) fn index_records(&self, entry: &VerifiedEntry) -> Vec<Record> {
+    /// The feed's head after the append.
+    pub(crate) fn head(&self, entry: &VerifiedEntry) -> FeedHead {
+        FeedHead {
+            seq: entry.seq(),
+            hash: entry.hash(),
+            lamport: entry.lamport(),
+            first_seq: self.first_seq,
+        }
+    }
+
+    /// The entry's own index records (hash, timeline and, when needed,
+    /// space), in write order.
+    pub(crate) fn entry_records(&self, entry: &VerifiedEntry) -> Vec<Record> {
         let log = entry.log_id();
         let author = entry.author();
         let hash = entry.hash();
@@ -147,12 +175,6 @@ impl AppendState {
             author: *author,
             seq: entry.seq(),
         };
-        let head = FeedHead {
-            seq: entry.seq(),
-            hash,
-            lamport: entry.lamport(),
-            first_seq: self.first_seq,
-        };
         let mut records = Vec::with_capacity(5);
         records.push((keys::hash_key(&hash).to_vec(), location.encode().to_vec()));
         records.push((
@@ -162,10 +184,18 @@ impl AppendState {
         if self.index_space {
             records.push((keys::space_key(&entry.space(), &log).to_vec(), Vec::new()));
         }
+        records
+    }
+
+    /// Every record written after the entry, in write order: the entry's
+    /// indexes, the log summary, and last the head.
+    pub(crate) fn index_records(&self, entry: &VerifiedEntry) -> Vec<Record> {
+        let log = entry.log_id();
+        let mut records = self.entry_records(entry);
         records.push((keys::log_key(&log).to_vec(), self.meta.encode().to_vec()));
         records.push((
-            keys::head_key(&log, author).to_vec(),
-            keys::encode_head(&head).to_vec(),
+            keys::head_key(&log, entry.author()).to_vec(),
+            keys::encode_head(&self.head(entry)).to_vec(),
         ));
         records
     }

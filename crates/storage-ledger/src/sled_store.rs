@@ -183,6 +183,31 @@ struct Open {
     commit: Option<GroupCommit>,
     /// The first write or flush failure (shared with the committer).
     failure: Arc<Mutex<Option<LedgerError>>>,
+    /// The last append's head and log summary when they are not written
+    /// yet (see [`crate::journal`]): the journal record holds them until an
+    /// append elsewhere or a prune writes them. Changed only under the
+    /// ledger's write lock; reads look here before sled. (A leaf lock.)
+    deferred: Mutex<Option<Deferred>>,
+}
+
+/// A head and log summary held back from sled (see [`Open::deferred`]).
+#[derive(Clone, Copy, Debug)]
+struct Deferred {
+    log: LogId,
+    author: UserId,
+    head: FeedHead,
+    meta: LogMeta,
+}
+
+/// The newer of two values of one feed's head: heads only move forward
+/// (seq grows with appends, `first_seq` with prunes), so this is right
+/// even when a scan raced with a write-back.
+fn newer_head(a: FeedHead, b: FeedHead) -> FeedHead {
+    if (b.seq, b.first_seq) > (a.seq, a.first_seq) {
+        b
+    } else {
+        a
+    }
 }
 
 impl Open {
@@ -244,6 +269,7 @@ impl Open {
                 db,
                 commit,
                 failure,
+                deferred: Mutex::new(None),
             },
             storage_key_matches,
         ))
@@ -273,16 +299,71 @@ impl Open {
         self.db.get(key).map_err(LedgerError::storage("read"))
     }
 
+    /// A feed's head: the deferred one, else sled's. (The deferred value is
+    /// looked at first: it is replaced only after it was written back, so
+    /// a miss there means sled holds the newest value.)
     fn read_head(&self, log: &LogId, author: &UserId) -> Result<Option<FeedHead>, LedgerError> {
+        if let Some(deferred) = *self.deferred.lock()
+            && deferred.log == *log
+            && deferred.author == *author
+        {
+            return Ok(Some(deferred.head));
+        }
         self.get_raw(&keys::head_key(log, author))?
             .map(|bytes| keys::decode_head(&bytes))
             .transpose()
     }
 
+    /// A log's summary: the deferred one, else sled's.
     fn read_meta(&self, log: &LogId) -> Result<Option<LogMeta>, LedgerError> {
+        if let Some(deferred) = *self.deferred.lock()
+            && deferred.log == *log
+        {
+            return Ok(Some(deferred.meta));
+        }
         self.get_raw(&keys::log_key(log))?
             .map(|bytes| LogMeta::decode(&bytes))
             .transpose()
+    }
+
+    /// The deferred head of `log`, for scans of its heads.
+    fn deferred_head(&self, log: &LogId) -> Option<([u8; 32], FeedHead)> {
+        let deferred = (*self.deferred.lock())?;
+        (deferred.log == *log).then_some((*deferred.author.as_bytes(), deferred.head))
+    }
+
+    /// A head scanned from sled, with the deferred value applied.
+    fn scanned_head(
+        deferred: Option<([u8; 32], FeedHead)>,
+        author: &[u8; 32],
+        stored: FeedHead,
+    ) -> FeedHead {
+        match deferred {
+            Some((deferred_author, head)) if deferred_author == *author => newer_head(stored, head),
+            _ => stored,
+        }
+    }
+
+    /// Writes the deferred head and summary to sled and forgets them.
+    /// Callers hold the ledger's write lock.
+    fn write_back(&self) -> Result<(), LedgerError> {
+        let Some(deferred) = *self.deferred.lock() else {
+            return Ok(());
+        };
+        self.insert(
+            &keys::head_key(&deferred.log, &deferred.author),
+            &keys::encode_head(&deferred.head),
+        )?;
+        self.insert(&keys::log_key(&deferred.log), &deferred.meta.encode())?;
+        *self.deferred.lock() = None;
+        Ok(())
+    }
+
+    fn insert(&self, key: &[u8], value: &[u8]) -> Result<(), LedgerError> {
+        self.db
+            .insert(key, value)
+            .map(drop)
+            .map_err(LedgerError::storage("append"))
     }
 
     /// The hash of the stored entry at `seq` (the entry is hashed again:
@@ -598,6 +679,8 @@ impl SledLedger {
     ) -> Result<Option<Vec<u8>>, LedgerError> {
         let mut torn = self.write_lock.lock();
         repair(open, &mut torn)?;
+        // The batch below deletes the journal record that covers them.
+        open.checked(open.write_back())?;
         let end = keys::timeline_lamport_bound(log, before_lamport).to_vec();
         let mut heads: HashMap<[u8; 32], FeedHead> = HashMap::new();
         let mut new_first: BTreeMap<[u8; 32], u64> = BTreeMap::new();
@@ -728,34 +811,61 @@ impl SledLedger {
 /// write; `torn` is the write lock's flag.
 fn repair(open: &Open, torn: &mut bool) -> Result<(), LedgerError> {
     if *torn {
+        // The journal names the last append tried; a deferred head is
+        // either its own, or was written back before that append's
+        // journal record (or the journal still names it).
         journal::recover(&open.db)?;
+        *open.deferred.lock() = None;
         *torn = false;
     }
     Ok(())
 }
 
 /// Writes an entry and its records in journal order (see
-/// [`crate::journal`]).
+/// [`crate::journal`]); the head and log summary are deferred when both
+/// exist already. Callers hold the ledger's write lock.
 fn write_entry(
     open: &Open,
     entry: &VerifiedEntry,
     head: Option<FeedHead>,
 ) -> Result<(), LedgerError> {
     let log = entry.log_id();
-    let state = AppendState::after(entry, head.as_ref(), open.read_meta(&log)?);
-    let insert = |key: &[u8], value: &[u8]| {
-        open.db
-            .insert(key, value)
-            .map(drop)
-            .map_err(LedgerError::storage("append"))
-    };
-    insert(JOURNAL_KEY, &state.journal(entry))?;
-    insert(
-        &keys::entry_key(&log, entry.author(), entry.seq()),
-        entry.encoded(),
-    )?;
-    for (key, value) in state.index_records(entry) {
-        insert(&key, &value)?;
+    let author = entry.author();
+    let meta = open.read_meta(&log)?;
+    let state = AppendState::after(entry, head.as_ref(), meta);
+    // Before the journal record stops naming the deferred append, write
+    // back what this append does not supersede.
+    let previous = *open.deferred.lock();
+    if let Some(previous) = previous {
+        if previous.log != log || previous.author != *author {
+            open.insert(
+                &keys::head_key(&previous.log, &previous.author),
+                &keys::encode_head(&previous.head),
+            )?;
+        }
+        if previous.log != log {
+            open.insert(&keys::log_key(&previous.log), &previous.meta.encode())?;
+        }
+    }
+    open.insert(&keys::entry_key(&log, author, entry.seq()), entry.encoded())?;
+    open.insert(JOURNAL_KEY, &state.journal(entry))?;
+    if head.is_some() && meta.is_some() {
+        for (key, value) in state.entry_records(entry) {
+            open.insert(&key, &value)?;
+        }
+        *open.deferred.lock() = Some(Deferred {
+            log,
+            author: *author,
+            head: state.head(entry),
+            meta: state.meta,
+        });
+    } else {
+        // A feed's or log's first entry: its head and summary keys are
+        // created at once, so scans of heads and summaries find them.
+        for (key, value) in state.index_records(entry) {
+            open.insert(&key, &value)?;
+        }
+        *open.deferred.lock() = None;
     }
     Ok(())
 }
@@ -893,15 +1003,19 @@ impl LedgerStore for SledLedger {
             None => start,
         };
         let mut page = HeadsPage::default();
-        for record in self.current()?.db.range((start, end)) {
+        let open = self.current()?;
+        // Taken before the scan (see `newer_head`).
+        let deferred = open.deferred_head(log);
+        for record in open.db.range((start, end)) {
             if page.heads.len() == limit {
                 page.more = true;
                 break;
             }
             let (key, value) = record.map_err(LedgerError::storage("read heads"))?;
+            let author = keys::head_key_author(&key)?;
             page.heads.push(AuthorHead {
-                author: keys::stored_author(keys::head_key_author(&key)?)?,
-                head: keys::decode_head(&value)?,
+                author: keys::stored_author(author)?,
+                head: Open::scanned_head(deferred, &author, keys::decode_head(&value)?),
             });
         }
         Ok(page)
@@ -909,9 +1023,13 @@ impl LedgerStore for SledLedger {
 
     fn digest(&self, log: &LogId) -> Result<LogDigestInfo, LedgerError> {
         let mut builder = LogDigestBuilder::new();
-        for record in self.current()?.db.scan_prefix(keys::head_prefix(log)) {
+        let open = self.current()?;
+        let deferred = open.deferred_head(log);
+        for record in open.db.scan_prefix(keys::head_prefix(log)) {
             let (key, value) = record.map_err(LedgerError::storage("read heads"))?;
-            builder.push_raw(&keys::head_key_author(&key)?, &keys::decode_head(&value)?);
+            let author = keys::head_key_author(&key)?;
+            let head = Open::scanned_head(deferred, &author, keys::decode_head(&value)?);
+            builder.push_raw(&author, &head);
         }
         Ok(builder.finish())
     }
@@ -1046,9 +1164,19 @@ impl LedgerStore for SledLedger {
 
     fn stats(&self) -> Result<LedgerStats, LedgerError> {
         let mut stats = LedgerStats::default();
-        for record in self.current()?.db.scan_prefix(keys::LOG_PREFIX) {
-            let (_, value) = record.map_err(LedgerError::storage("read log summaries"))?;
-            let meta = LogMeta::decode(&value)?;
+        let open = self.current()?;
+        let deferred = *open.deferred.lock();
+        for record in open.db.scan_prefix(keys::LOG_PREFIX) {
+            let (key, value) = record.map_err(LedgerError::storage("read log summaries"))?;
+            let mut meta = LogMeta::decode(&value)?;
+            // The deferred summary, unless a write-back and later appends
+            // (or a prune running meanwhile) got ahead of it.
+            if let Some(deferred) = deferred
+                && key.as_ref() == keys::log_key(&deferred.log).as_slice()
+                && deferred.meta.entries > meta.entries
+            {
+                meta = deferred.meta;
+            }
             stats.entries += meta.entries;
             stats.entry_bytes += meta.bytes;
             stats.logs += 1;
@@ -1197,7 +1325,8 @@ mod tests {
         {
             let ledger = open(dir.path());
             crate::conformance::append_all(&ledger, &entries[..1]);
-            // A crash after the journal and the entry of seq 2 were written.
+            // A crash after the entry of seq 2 and its journal record were
+            // written.
             let head = ledger.head(&LOG, &author).unwrap();
             let state =
                 AppendState::after(&entries[1], head.as_ref(), ledger.read_meta(&LOG).unwrap());
@@ -1222,20 +1351,93 @@ mod tests {
             assert_eq!(ledger.stats().unwrap().entries, 2);
             assert!(ledger.get_by_hash(&entries[1].hash()).unwrap().is_some());
             assert_eq!(ledger.get_raw(JOURNAL_KEY).unwrap(), None);
-            // A crash right after the journal record: nothing to redo.
-            let head = ledger.head(&LOG, &author).unwrap();
-            let state =
-                AppendState::after(&entries[2], head.as_ref(), ledger.read_meta(&LOG).unwrap());
+            // A crash right after the entry of seq 3, before its journal
+            // record: the entry lies one past the head, unread.
+            let key = keys::entry_key(&LOG, &author, 3);
             ledger
                 .db()
-                .insert(JOURNAL_KEY, state.journal(&entries[2]))
+                .insert(key, entries[2].encoded().as_ref())
                 .unwrap();
             ledger.flush().unwrap();
         }
         let ledger = open(dir.path());
         assert_eq!(ledger.head(&LOG, &author).unwrap().unwrap().seq, 2);
         assert_eq!(ledger.stats().unwrap().entries, 2);
+        assert_eq!(all_timeline(&ledger, &LOG).len(), 2);
+        assert_eq!(ledger.get_by_hash(&entries[2].hash()).unwrap(), None);
+        assert_eq!(all_range(&ledger, &LOG, &author).len(), 2);
         crate::conformance::append_all(&ledger, &entries[2..]);
+        assert_eq!(ledger.head(&LOG, &author).unwrap().unwrap().seq, 3);
+    }
+
+    /// The head record as sled holds it (without the deferred value).
+    fn stored_head(ledger: &SledLedger, author: &UserId) -> Option<u64> {
+        ledger
+            .db()
+            .get(keys::head_key(&LOG, author))
+            .unwrap()
+            .map(|bytes| keys::decode_head(&bytes).unwrap().seq)
+    }
+
+    fn expected_head(entry: &VerifiedEntry) -> FeedHead {
+        FeedHead {
+            seq: entry.seq(),
+            hash: entry.hash(),
+            lamport: entry.lamport(),
+            first_seq: 1,
+        }
+    }
+
+    #[test]
+    fn a_deferred_head_is_read_written_back_and_recovered() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut rng = rng(8);
+        let a = feed(&mut writer(1, LOG), &mut rng, 3);
+        let b = feed(&mut writer(2, LOG), &mut rng, 3);
+        let (author_a, author_b) = (*a[0].author(), *b[0].author());
+        {
+            let ledger = open(dir.path());
+            crate::conformance::append_all(&ledger, &a);
+            // sled still holds the head of seq 1; every reader sees seq 3.
+            assert_eq!(stored_head(&ledger, &author_a), Some(1));
+            assert_eq!(
+                ledger.head(&LOG, &author_a).unwrap(),
+                Some(expected_head(&a[2]))
+            );
+            let heads = crate::conformance::all_heads(&ledger, &LOG);
+            assert_eq!(heads.len(), 1);
+            assert_eq!(heads[0].head, expected_head(&a[2]));
+            let mut digest = LogDigestBuilder::new();
+            digest.push(&author_a, &expected_head(&a[2]));
+            assert_eq!(ledger.digest(&LOG).unwrap(), digest.finish());
+            assert_eq!(ledger.stats().unwrap().entries, 3);
+            assert_eq!(ledger.log_stats(&LOG).unwrap().entries, 3);
+            assert_eq!(all_range(&ledger, &LOG, &author_a).len(), 3);
+
+            // An append to another feed writes the deferred head first.
+            crate::conformance::append_all(&ledger, &b);
+            assert_eq!(stored_head(&ledger, &author_a), Some(3));
+            assert_eq!(stored_head(&ledger, &author_b), Some(1));
+            assert_eq!(
+                ledger.head(&LOG, &author_b).unwrap(),
+                Some(expected_head(&b[2]))
+            );
+            assert_eq!(ledger.stats().unwrap().entries, 6);
+            // Dropped with b's head still deferred (as in a crash: only the
+            // journal record holds it).
+        }
+        let ledger = open(dir.path());
+        assert_eq!(stored_head(&ledger, &author_b), Some(3));
+        assert_eq!(
+            ledger.head(&LOG, &author_b).unwrap(),
+            Some(expected_head(&b[2]))
+        );
+        assert_eq!(
+            ledger.head(&LOG, &author_a).unwrap(),
+            Some(expected_head(&a[2]))
+        );
+        assert_eq!(ledger.stats().unwrap().entries, 6);
+        assert_eq!(all_timeline(&ledger, &LOG).len(), 6);
     }
 
     #[test]

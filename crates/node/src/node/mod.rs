@@ -725,6 +725,10 @@ impl NodeCore {
                         .ingest_checked(verified, ingest::Source::Peer(peer))
                         .await;
                 }
+                // A chunk is a long turn: let the tasks that share this
+                // worker (the sync task fetching the next chunk, its
+                // forwarder) run before the next one.
+                tokio::task::yield_now().await;
             }
             Internal::PeerHolds { peer, log, seq } => self.peer_holds(peer, log, seq).await,
             Internal::SyncDone {

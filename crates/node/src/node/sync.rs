@@ -36,6 +36,27 @@ use crate::api::{Event, NodeError};
 /// Most entries one sync fetches (a later sync continues).
 const MAX_FETCH_PER_SYNC: u64 = 200_000;
 
+/// The size of a feed's first fetched chunk; each next one is twice as
+/// large, up to [`messaging_proto::limits::MAX_SYNC_CHUNK_BYTES`]: the
+/// node starts storing and showing a long backlog after a short chunk
+/// (about 50 messages of 1 KiB) instead of after a whole megabyte has
+/// arrived and been verified.
+const FIRST_CHUNK_BYTES: usize = 64 * 1024;
+
+/// Fetched chunks (at most 1 MiB each) waiting for verification, besides
+/// the one being verified: the sync task fetches ahead while its
+/// forwarder verifies one chunk at a time, off the actor, as the actor
+/// ingests the one before.
+const CHUNKS_AHEAD: usize = 2;
+
+/// What a sync task hands its forwarder, in order.
+enum Delivery {
+    /// A fetched chunk of entries (encoded, not yet verified).
+    Chunk(Vec<Bytes>),
+    /// The sync's outcome, sent to the actor after every chunk.
+    Done(Box<Internal>),
+}
+
 struct SyncTask {
     overlay: OverlayHandle,
     ledger: std::sync::Arc<SledLedger>,
@@ -47,6 +68,8 @@ struct SyncTask {
     control_log: Option<LogId>,
     /// We do not hold the genesis yet (a new replica).
     need_genesis: bool,
+    /// To the task that hands verified chunks to the actor in order.
+    deliveries: mpsc::Sender<Delivery>,
 }
 
 impl NodeCore {
@@ -57,6 +80,13 @@ impl NodeCore {
         }
         let server = ServerId::from_bytes(*space.as_bytes());
         let runtime = self.servers.get(&server);
+        let (deliveries, delivered) = mpsc::channel(CHUNKS_AHEAD);
+        self.tasks
+            .spawn(tracing::Instrument::in_current_span(forward(
+                delivered,
+                self.internal_tx.clone(),
+                peer,
+            )));
         let task = SyncTask {
             overlay: self.overlay.clone(),
             ledger: self.ledger.clone(),
@@ -66,6 +96,7 @@ impl NodeCore {
             peer,
             control_log: runtime.and_then(|runtime| runtime.control_log),
             need_genesis: runtime.is_some_and(|runtime| runtime.genesis.is_none()),
+            deliveries,
         };
         self.tasks
             .spawn(tracing::Instrument::in_current_span(task.run()));
@@ -391,15 +422,17 @@ impl SyncTask {
             Ok((state_hash, fetched)) => (state_hash, fetched, None),
             Err((fetched, error)) => (None, fetched, Some(error)),
         };
+        // After the last chunk: the actor learns the outcome once it holds
+        // everything fetched.
         let _ = self
-            .internal
-            .send(Internal::SyncDone {
+            .deliveries
+            .send(Delivery::Done(Box::new(Internal::SyncDone {
                 space: self.space,
                 peer: self.peer,
                 state_hash,
                 fetched,
                 error,
-            })
+            })))
             .await;
     }
 
@@ -506,15 +539,16 @@ impl SyncTask {
         }
         let mut from_seq = (ours + 1).max(head.first_seq);
         let mut fetched = 0u64;
+        let mut max_bytes = FIRST_CHUNK_BYTES;
         while from_seq <= head.seq {
             let request = SyncRequest::Range(RangeRequest {
                 log,
                 author: head.author,
                 from_seq,
                 limit: messaging_proto::limits::MAX_RANGE_LIMIT,
-                max_bytes: u32::try_from(messaging_proto::limits::MAX_SYNC_CHUNK_BYTES)
-                    .unwrap_or(u32::MAX),
+                max_bytes: u32::try_from(max_bytes).unwrap_or(u32::MAX),
             });
+            max_bytes = (max_bytes * 2).min(messaging_proto::limits::MAX_SYNC_CHUNK_BYTES);
             let SyncResponse::Range(range) = self.request(request).await? else {
                 return Err(NodeError::internal("unexpected sync response"));
             };
@@ -533,30 +567,11 @@ impl SyncTask {
         Ok(fetched)
     }
 
-    /// Verifies a fetched chunk here, off the actor (up to 1 MiB of
-    /// entries, about 50 µs of signature checking each), then hands it to
-    /// the actor: the actor ingests one chunk while the next is fetched and
-    /// verified on another core.
+    /// Queues a fetched chunk for verification and the actor; waits only
+    /// while [`CHUNKS_AHEAD`] chunks are queued, so the next chunk is
+    /// fetched while this one is verified.
     async fn deliver(&self, entries: Vec<Bytes>) {
-        let bytes = entries.iter().map(Bytes::len).sum();
-        let verified = tokio::task::spawn_blocking(move || {
-            entries
-                .into_iter()
-                .map(messaging_proto::VerifiedEntry::verify)
-                .collect()
-        })
-        .await;
-        let Ok(entries) = verified else {
-            return; // the runtime is shutting down
-        };
-        let _ = self
-            .internal
-            .send(Internal::Fetched {
-                peer: self.peer,
-                bytes,
-                entries,
-            })
-            .await;
+        let _ = self.deliveries.send(Delivery::Chunk(entries)).await;
     }
 
     async fn holds(&self, log: LogId, seq: u64) {
@@ -568,5 +583,45 @@ impl SyncTask {
                 seq,
             })
             .await;
+    }
+}
+
+/// Verifies a sync task's chunks one at a time on a blocking thread (up
+/// to 1 MiB of entries, about 50 µs of signature checking each) and hands
+/// them to the actor in fetch order, then the sync's outcome. One chunk at
+/// a time: chunks verified side by side would compete for the cores and
+/// finish together, leaving the actor idle meanwhile.
+async fn forward(
+    mut deliveries: mpsc::Receiver<Delivery>,
+    internal: mpsc::Sender<Internal>,
+    peer: PeerId,
+) {
+    while let Some(delivery) = deliveries.recv().await {
+        let message = match delivery {
+            Delivery::Chunk(entries) => {
+                let bytes = entries.iter().map(Bytes::len).sum();
+                let verified = tokio::task::spawn_blocking(move || {
+                    entries
+                        .into_iter()
+                        .map(messaging_proto::VerifiedEntry::verify)
+                        .collect()
+                })
+                .await;
+                match verified {
+                    Ok(entries) => Internal::Fetched {
+                        peer,
+                        bytes,
+                        entries,
+                    },
+                    // Shutting down (or a verifier panicked): the outcome
+                    // must still reach the actor, which frees the sync slot.
+                    Err(_) => continue,
+                }
+            }
+            Delivery::Done(done) => *done,
+        };
+        if internal.send(message).await.is_err() {
+            return;
+        }
     }
 }
