@@ -23,6 +23,7 @@ use crate::limits::{
     MAX_SERVER_NAME_CHARS, MAX_SIGNED_ADVERT_BYTES, MAX_SIGNED_ENTRY_BYTES,
 };
 use crate::pb;
+use crate::wire_counts;
 
 /// Domain-separation tag of advert signatures.
 pub const ADVERT_SIGNATURE_CONTEXT: &[u8] = b"palaver/v1/advert\0";
@@ -96,6 +97,7 @@ impl SignedAdvert {
             return Err(ProtoError::MissingField { what: "advert" });
         }
         let signature = Signature::from_bytes(check::fixed("advert signature", &signed.signature)?);
+        wire_counts::check(&signed.advert, &wire_counts::SERVER_ADVERT)?;
         let message = pb::ServerAdvert::decode(signed.advert.clone())
             .map_err(|err| ProtoError::decode("advert", err))?;
         let advert = advert_from_pb(message)?;

@@ -13,6 +13,7 @@ use crate::limits::{
     MAX_SIGNED_ADVERT_BYTES,
 };
 use crate::pb;
+use crate::wire_counts;
 
 /// "Which public servers do you host?"
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -94,6 +95,7 @@ impl DirectoryResponse {
             bytes.len(),
             MAX_DIRECTORY_RESPONSE_BYTES,
         )?;
+        wire_counts::check(bytes, &wire_counts::DIRECTORY_RESPONSE)?;
         let message = pb::DirectoryResponse::decode(bytes)
             .map_err(|err| ProtoError::decode("directory response", err))?;
         let adverts = check::at_most("directory adverts", message.adverts, MAX_DIRECTORY_ADVERTS)?

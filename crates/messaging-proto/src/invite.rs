@@ -16,6 +16,7 @@ use crate::limits::{
     MAX_CLOCK_SKEW_MS, MAX_INVITE_BOOTSTRAP_PEERS, MAX_SERVER_NAME_CHARS, MAX_SIGNED_INVITE_BYTES,
 };
 use crate::pb;
+use crate::wire_counts;
 
 /// Domain-separation tag of invite signatures.
 pub const INVITE_SIGNATURE_CONTEXT: &[u8] = b"palaver/v1/invite\0";
@@ -109,6 +110,7 @@ impl SignedInvite {
 }
 
 fn decode_invite(bytes: &Bytes) -> Result<pb::Invite, ProtoError> {
+    wire_counts::check(bytes, &wire_counts::INVITE)?;
     pb::Invite::decode(bytes.clone()).map_err(|err| ProtoError::decode("invite", err))
 }
 

@@ -58,6 +58,7 @@ mod invite;
 pub mod limits;
 mod payload;
 mod sync;
+mod wire_counts;
 
 #[cfg(any(test, feature = "test-utils"))]
 pub mod test_utils;

@@ -12,6 +12,7 @@ use crate::ids::EntryHash;
 use crate::limits::{MAX_REACTION_BYTES, MAX_SIGNED_ENTRY_BYTES, MAX_TEXT_CHARS, MAX_TXN_ID_BYTES};
 use crate::pb;
 use crate::pb::payload::Body as PbBody;
+use crate::wire_counts;
 
 /// A client-chosen id for one user action; a retry reuses it so that it
 /// never creates a second message. At most 32 bytes.
@@ -97,6 +98,7 @@ impl Payload {
     /// Decodes and checks a payload.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, ProtoError> {
         check::encoded_size("payload", bytes.len(), MAX_SIGNED_ENTRY_BYTES)?;
+        wire_counts::check(bytes, &wire_counts::PAYLOAD)?;
         let message =
             pb::Payload::decode(bytes).map_err(|err| ProtoError::decode("payload", err))?;
         Self::try_from(message)

@@ -21,6 +21,7 @@ use crate::limits::{
 use crate::pb;
 use crate::pb::sync_request::Kind as PbRequest;
 use crate::pb::sync_response::Kind as PbResponse;
+use crate::wire_counts;
 
 /// A sync request.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -201,6 +202,7 @@ impl SyncRequest {
     /// Decodes and checks a request.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, ProtoError> {
         check::encoded_size("sync request", bytes.len(), MAX_SYNC_MESSAGE_BYTES)?;
+        wire_counts::check(bytes, &wire_counts::SYNC_REQUEST)?;
         let message = pb::SyncRequest::decode(bytes)
             .map_err(|err| ProtoError::decode("sync request", err))?;
         Self::try_from(message)
@@ -216,6 +218,7 @@ impl SyncResponse {
     /// Decodes and checks a response.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, ProtoError> {
         check::encoded_size("sync response", bytes.len(), MAX_SYNC_MESSAGE_BYTES)?;
+        wire_counts::check(bytes, &wire_counts::SYNC_RESPONSE)?;
         let message = pb::SyncResponse::decode(bytes)
             .map_err(|err| ProtoError::decode("sync response", err))?;
         Self::try_from(message)
