@@ -331,3 +331,108 @@ async fn replayed_entries_change_nothing() {
     texts.sort();
     assert_eq!(texts, vec!["first words", "second words", "third words"]);
 }
+
+/// The node's `status` view.
+async fn status(node: &TestNode) -> node::api::StatusView {
+    match node.request(Request::Status).await {
+        Response::Status(status) => status,
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+/// A node whose gossip forgets message ids after a second instead of two
+/// minutes.
+fn short_duplicate_cache(config: &mut node::NodeConfig) {
+    config.overlay.gossip.duplicate_cache_time = std::time::Duration::from_secs(1);
+}
+
+/// An old entry published again over gossip, after the receiver's
+/// duplicate cache forgot it (so gossipsub delivers it to the node again),
+/// is recognised as held: nothing stored, no message shown twice, the same
+/// state.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gossip_replay_after_the_duplicate_cache_expired_changes_nothing() {
+    common::init_tracing();
+    let tuned = |name| {
+        common::start_tuned(
+            name,
+            ReplicaScope::None,
+            &[],
+            net_overlay::TransportConfig::Memory,
+            node::NodeTimers::fast(),
+            node::Clock::system(),
+            short_duplicate_cache,
+        )
+    };
+    let a = tuned("alice").await;
+    let server = a.create_server("garden", false).await.server.server_id;
+    let invite = a.invite(&server).await;
+    let b = tuned("bob").await;
+    b.join(&invite).await;
+    common::wait_members(&a, &server, 2).await;
+    b.send(&server, "general", "said once").await;
+    eventually(WAIT, || {
+        let (a, server) = (&a, server.clone());
+        async move { (a.texts(&server, "general").await == ["said once"]).then_some(()) }
+    })
+    .await;
+
+    // Bob's entry as raw bytes, fetched from A as any peer could.
+    let server_id: messaging_proto::ServerId = server.parse().unwrap();
+    let general: messaging_proto::ChannelId = a.detail(&server).await.channels[0]
+        .channel_id
+        .parse()
+        .unwrap();
+    let identity = identity_core::Identity::generate(&mut rand::rng());
+    let mut config = net_overlay::OverlayConfig::memory();
+    config.listen = vec!["/memory/0".parse().unwrap()];
+    let (overlay, _events) = net_overlay::Overlay::start(&identity, config).unwrap();
+    overlay.dial(a.addr.clone()).await.unwrap();
+    let response = overlay
+        .sync(
+            a.identity.user_id().to_peer_id(),
+            messaging_proto::SyncRequest::Range(messaging_proto::RangeRequest {
+                log: server_id.channel_log(&general),
+                author: b.identity.user_id(),
+                from_seq: 1,
+                limit: 100,
+                max_bytes: 1 << 20,
+            }),
+        )
+        .await
+        .unwrap();
+    let messaging_proto::SyncResponse::Range(range) = response else {
+        panic!("unexpected {response:?}");
+    };
+    let said_once = range.entries.last().unwrap().clone();
+    let stored_before = ledger_entries(&a).await;
+    let state_before = a.detail(&server).await.state_hash;
+    let received_before = status(&a).await.entries_received;
+
+    // Past A's duplicate cache (1 s; expired ids are dropped when the next
+    // message arrives), the same bytes published again reach A's node
+    // instead of being dropped by gossipsub.
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    let replay = messaging_proto::GossipMessage::Entry(said_once).to_bytes();
+    eventually(WAIT, || {
+        let (overlay, replay) = (&overlay, replay.clone());
+        async move {
+            matches!(
+                overlay.publish(server_id, replay.into()).await,
+                Ok(net_overlay::PublishOutcome::Sent)
+            )
+            .then_some(())
+        }
+    })
+    .await;
+    eventually(WAIT, || {
+        let a = &a;
+        async move { (status(a).await.entries_received > received_before).then_some(()) }
+    })
+    .await;
+    overlay.shutdown().await.unwrap();
+
+    assert_eq!(ledger_entries(&a).await, stored_before);
+    assert_eq!(a.detail(&server).await.state_hash, state_before);
+    assert_eq!(a.texts(&server, "general").await, ["said once"]);
+}

@@ -365,6 +365,11 @@ pub struct StatusView {
     pub ledger_entries: u64,
     /// Bytes of entries in the local ledger.
     pub ledger_bytes: u64,
+    /// Entries received from peers since the node started (gossip, pushes
+    /// and sync), counted before any check: duplicates and refused ones
+    /// too.
+    #[serde(default)]
+    pub entries_received: u64,
 }
 
 /// The sync state of one server.

@@ -366,6 +366,7 @@ impl NodeCore {
             outbox_depth: self.outbox_depth(),
             ledger_entries: stats.entries,
             ledger_bytes: stats.entry_bytes,
+            entries_received: self.metrics.entries_received.get(),
         })
     }
 

@@ -23,6 +23,8 @@ pub(crate) struct TestNode {
     pub transport: TransportConfig,
     pub timers: NodeTimers,
     pub clock: Clock,
+    /// Changes made to the node's configuration (see `start_tuned`).
+    pub tune: fn(&mut NodeConfig),
     _tmp: Option<tempfile::TempDir>,
 }
 
@@ -114,6 +116,21 @@ async fn start_clocked(
     timers: NodeTimers,
     clock: Clock,
 ) -> TestNode {
+    start_tuned(name, replica, bootstrap, transport, timers, clock, |_| {}).await
+}
+
+/// Starts a node in a fresh temporary directory after `tune` changed its
+/// configuration (kept across restarts).
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn start_tuned(
+    name: &str,
+    replica: ReplicaScope,
+    bootstrap: &[&TestNode],
+    transport: TransportConfig,
+    timers: NodeTimers,
+    clock: Clock,
+    tune: fn(&mut NodeConfig),
+) -> TestNode {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().to_path_buf();
     let identity = Identity::generate(&mut rand::rng());
@@ -132,6 +149,7 @@ async fn start_clocked(
         transport,
         timers,
         clock,
+        tune,
     )
     .await;
     node._tmp = Some(tmp);
@@ -149,8 +167,9 @@ async fn start_in(
     transport: TransportConfig,
     timers: NodeTimers,
     clock: Clock,
+    tune: fn(&mut NodeConfig),
 ) -> TestNode {
-    let config = config(
+    let mut config = config(
         dir.clone(),
         name,
         listen,
@@ -160,6 +179,7 @@ async fn start_in(
         timers.clone(),
         clock,
     );
+    tune(&mut config);
     let (handle, events) = Node::start(identity.clone(), config)
         .await
         .expect("node starts");
@@ -188,6 +208,7 @@ async fn start_in(
         transport,
         timers,
         clock,
+        tune,
         _tmp: None,
     }
 }
@@ -218,6 +239,7 @@ impl TestNode {
             self.transport.clone(),
             self.timers.clone(),
             self.clock,
+            self.tune,
         )
         .await;
         node._tmp = tmp;
