@@ -283,40 +283,15 @@ async fn replayed_entries_change_nothing() {
 
     // Fetch B's feed from A as raw bytes, as any peer could, and send it
     // back to A (and to B, its author).
-    let server_id: messaging_proto::ServerId = server.parse().unwrap();
-    let general: messaging_proto::ChannelId = a.detail(&server).await.channels[0]
-        .channel_id
-        .parse()
-        .unwrap();
-    let identity = identity_core::Identity::generate(&mut rand::rng());
-    let mut config = net_overlay::OverlayConfig::memory();
-    config.listen = vec!["/memory/0".parse().unwrap()];
-    let (overlay, _events) = net_overlay::Overlay::start(&identity, config).unwrap();
-    overlay.dial(a.addr.clone()).await.unwrap();
-    let response = overlay
-        .sync(
-            a.identity.user_id().to_peer_id(),
-            messaging_proto::SyncRequest::Range(messaging_proto::RangeRequest {
-                log: server_id.channel_log(&general),
-                author: b.identity.user_id(),
-                from_seq: 1,
-                limit: 100,
-                max_bytes: 1 << 20,
-            }),
-        )
-        .await
-        .unwrap();
+    let overlay = bare_peer(&a).await;
+    let entries = general_feed(&overlay, &a, &server, &b).await;
     overlay.shutdown().await.unwrap();
-    let messaging_proto::SyncResponse::Range(range) = response else {
-        panic!("unexpected {response:?}");
-    };
-    assert_eq!(range.entries.len(), 3);
-    let old: Vec<messaging_proto::VerifiedEntry> = range
-        .entries
+    assert_eq!(entries.len(), 3);
+    let old: Vec<messaging_proto::VerifiedEntry> = entries
         .into_iter()
         .map(|bytes| messaging_proto::VerifiedEntry::verify(bytes).unwrap())
         .collect();
-    let space = SpaceId::from(server_id);
+    let space = SpaceId::from(server.parse::<messaging_proto::ServerId>().unwrap());
     for target in [&a, &b] {
         assert_eq!(
             push_raw(target, space, old.clone()).await,
@@ -330,6 +305,49 @@ async fn replayed_entries_change_nothing() {
     let mut texts = a.texts(&server, "general").await;
     texts.sort();
     assert_eq!(texts, vec!["first words", "second words", "third words"]);
+}
+
+/// A bare overlay (no node behind it) connected to `target`, as any peer
+/// on the network could run.
+async fn bare_peer(target: &TestNode) -> net_overlay::OverlayHandle {
+    let identity = identity_core::Identity::generate(&mut rand::rng());
+    let mut config = net_overlay::OverlayConfig::memory();
+    config.listen = vec!["/memory/0".parse().unwrap()];
+    let (overlay, _events) = net_overlay::Overlay::start(&identity, config).unwrap();
+    overlay.dial(target.addr.clone()).await.unwrap();
+    overlay
+}
+
+/// `author`'s feed of the server's first channel, as raw entries fetched
+/// from `from` over sync.
+async fn general_feed(
+    overlay: &net_overlay::OverlayHandle,
+    from: &TestNode,
+    server: &str,
+    author: &TestNode,
+) -> Vec<bytes::Bytes> {
+    let server_id: messaging_proto::ServerId = server.parse().unwrap();
+    let general: messaging_proto::ChannelId = from.detail(server).await.channels[0]
+        .channel_id
+        .parse()
+        .unwrap();
+    let response = overlay
+        .sync(
+            from.identity.user_id().to_peer_id(),
+            messaging_proto::SyncRequest::Range(messaging_proto::RangeRequest {
+                log: server_id.channel_log(&general),
+                author: author.identity.user_id(),
+                from_seq: 1,
+                limit: 100,
+                max_bytes: 1 << 20,
+            }),
+        )
+        .await
+        .unwrap();
+    match response {
+        messaging_proto::SyncResponse::Range(range) => range.entries,
+        other => panic!("unexpected {other:?}"),
+    }
 }
 
 /// The node's `status` view.
@@ -379,32 +397,8 @@ async fn a_gossip_replay_after_the_duplicate_cache_expired_changes_nothing() {
 
     // Bob's entry as raw bytes, fetched from A as any peer could.
     let server_id: messaging_proto::ServerId = server.parse().unwrap();
-    let general: messaging_proto::ChannelId = a.detail(&server).await.channels[0]
-        .channel_id
-        .parse()
-        .unwrap();
-    let identity = identity_core::Identity::generate(&mut rand::rng());
-    let mut config = net_overlay::OverlayConfig::memory();
-    config.listen = vec!["/memory/0".parse().unwrap()];
-    let (overlay, _events) = net_overlay::Overlay::start(&identity, config).unwrap();
-    overlay.dial(a.addr.clone()).await.unwrap();
-    let response = overlay
-        .sync(
-            a.identity.user_id().to_peer_id(),
-            messaging_proto::SyncRequest::Range(messaging_proto::RangeRequest {
-                log: server_id.channel_log(&general),
-                author: b.identity.user_id(),
-                from_seq: 1,
-                limit: 100,
-                max_bytes: 1 << 20,
-            }),
-        )
-        .await
-        .unwrap();
-    let messaging_proto::SyncResponse::Range(range) = response else {
-        panic!("unexpected {response:?}");
-    };
-    let said_once = range.entries.last().unwrap().clone();
+    let overlay = bare_peer(&a).await;
+    let said_once = general_feed(&overlay, &a, &server, &b).await.pop().unwrap();
     let stored_before = ledger_entries(&a).await;
     let state_before = a.detail(&server).await.state_hash;
     let received_before = status(&a).await.entries_received;

@@ -1494,7 +1494,10 @@ mod tests {
                     let held = entries.get(&log).copied().unwrap_or(0);
                     assert_eq!(ledger.log_stats(&log).unwrap().entries, held);
                 }
-                assert_eq!(ledger.stats().unwrap().entries, entries.values().sum::<u64>());
+                assert_eq!(
+                    ledger.stats().unwrap().entries,
+                    entries.values().sum::<u64>()
+                );
             }
         }
     }

@@ -84,7 +84,16 @@ pub(crate) async fn start_with(
     transport: TransportConfig,
     timers: NodeTimers,
 ) -> TestNode {
-    start_clocked(name, replica, bootstrap, transport, timers, Clock::system()).await
+    start_tuned(
+        name,
+        replica,
+        bootstrap,
+        transport,
+        timers,
+        Clock::system(),
+        |_| {},
+    )
+    .await
 }
 
 /// Starts a node (memory transport) whose clock is `offset_ms` off the
@@ -97,26 +106,16 @@ pub(crate) async fn start_skewed(
     timers: NodeTimers,
 ) -> TestNode {
     let clock = Clock::skewed(offset_ms);
-    start_clocked(
+    start_tuned(
         name,
         replica,
         bootstrap,
         TransportConfig::Memory,
         timers,
         clock,
+        |_| {},
     )
     .await
-}
-
-async fn start_clocked(
-    name: &str,
-    replica: ReplicaScope,
-    bootstrap: &[&TestNode],
-    transport: TransportConfig,
-    timers: NodeTimers,
-    clock: Clock,
-) -> TestNode {
-    start_tuned(name, replica, bootstrap, transport, timers, clock, |_| {}).await
 }
 
 /// Starts a node in a fresh temporary directory after `tune` changed its
