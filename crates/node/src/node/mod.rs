@@ -7,6 +7,7 @@
 
 mod authoring;
 mod dm;
+mod holders;
 mod ingest;
 mod join;
 mod messages;
@@ -165,10 +166,8 @@ pub(crate) struct NodeCore {
     pub(crate) published: HashSet<messaging_proto::EntryHash>,
     /// Entries written whose durable acknowledgement is still awaited.
     pub(crate) authoring_in_flight: usize,
-    /// The seq of our own feed each peer holds, per log.
-    pub(crate) peer_heads: HashMap<(LogId, PeerId), u64>,
-    /// The user of every peer in `peer_heads` (`None`: not a Palaver peer id).
-    pub(crate) peer_users: HashMap<PeerId, Option<UserId>>,
+    /// How much of our own feeds each peer holds (bounded).
+    pub(crate) holders: holders::FeedHolders,
     pub(crate) connected: HashSet<PeerId>,
     /// Peers subscribed to each server's topic.
     pub(crate) topic_peers: HashMap<ServerId, HashSet<PeerId>>,
@@ -286,8 +285,7 @@ impl Node {
             outbox: HashMap::new(),
             published: HashSet::new(),
             authoring_in_flight: 0,
-            peer_heads: HashMap::new(),
-            peer_users: HashMap::new(),
+            holders: holders::FeedHolders::default(),
             connected: HashSet::new(),
             topic_peers: HashMap::new(),
             syncing: HashSet::new(),

@@ -19,7 +19,8 @@ use rand::RngExt;
 use serde::{Deserialize, Serialize};
 use storage_ledger::LedgerStore;
 
-use super::{Internal, NodeCore, user_of};
+use super::holders::Noted;
+use super::{Internal, NodeCore};
 use crate::api::{DeliveryState, Event};
 use crate::local_store::ns;
 
@@ -128,14 +129,10 @@ impl NodeCore {
     /// A peer holds our feed of `log` up to `seq`: confirm outbox entries
     /// and move delivery states along.
     pub(crate) async fn peer_holds(&mut self, peer: PeerId, log: LogId, seq: u64) {
-        self.peer_users
-            .entry(peer)
-            .or_insert_with(|| user_of(&peer));
-        let known = self.peer_heads.entry((log, peer)).or_insert(0);
-        if *known >= seq {
+        let noted = self.holders.note(peer, log, seq, &self.connected);
+        if noted == Noted::Known {
             return;
         }
-        *known = seq;
         let confirmed: Vec<EntryHash> = self
             .outbox
             .iter()
@@ -165,9 +162,9 @@ impl NodeCore {
     }
 
     /// Who holds how much of our feed in `log`, and how many members count.
-    /// Peers are mapped to users through `peer_users` (filled once per
-    /// peer): turning a peer id into a user id decompresses a curve point,
-    /// far too slow to repeat for every message and peer.
+    /// Peers are mapped to users once per peer (`FeedHolders`): turning a
+    /// peer id into a user id decompresses a curve point, far too slow to
+    /// repeat for every message and peer.
     fn log_holders(&self, log: &LogId) -> LogHolders {
         let (counted, of) = match self.server_of_log(log) {
             Some(server) => {
@@ -189,18 +186,9 @@ impl NodeCore {
             ),
         };
         let holders = self
-            .peer_heads
-            .iter()
-            .filter(|((held_log, _), _)| held_log == log)
-            .map(|((_, peer), held)| {
-                let member = self
-                    .peer_users
-                    .get(peer)
-                    .copied()
-                    .flatten()
-                    .is_some_and(|user| counted.counts(&user));
-                (*held, member)
-            })
+            .holders
+            .of_log(log)
+            .map(|(held, user)| (held, user.is_some_and(|user| counted.counts(&user))))
             .collect();
         LogHolders { holders, of }
     }
