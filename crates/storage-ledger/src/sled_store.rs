@@ -344,18 +344,27 @@ impl Open {
         }
     }
 
-    /// Writes the deferred head and summary to sled and forgets them.
-    /// Callers hold the ledger's write lock.
-    fn write_back(&self) -> Result<(), LedgerError> {
+    /// Writes to sled what of the deferred head and summary the next
+    /// write does not supersede: an append to `next` (log, author)
+    /// supersedes the head of its own feed and the summary of its own log;
+    /// a prune (`None`) supersedes nothing. Forgets them once both are
+    /// written. Callers hold the ledger's write lock.
+    fn write_back(&self, next: Option<(&LogId, &UserId)>) -> Result<(), LedgerError> {
         let Some(deferred) = *self.deferred.lock() else {
             return Ok(());
         };
-        self.insert(
-            &keys::head_key(&deferred.log, &deferred.author),
-            &keys::encode_head(&deferred.head),
-        )?;
-        self.insert(&keys::log_key(&deferred.log), &deferred.meta.encode())?;
-        *self.deferred.lock() = None;
+        let same_log = next.is_some_and(|(log, _)| *log == deferred.log);
+        let same_feed = same_log && next.is_some_and(|(_, author)| *author == deferred.author);
+        if !same_feed {
+            self.insert(
+                &keys::head_key(&deferred.log, &deferred.author),
+                &keys::encode_head(&deferred.head),
+            )?;
+        }
+        if !same_log {
+            self.insert(&keys::log_key(&deferred.log), &deferred.meta.encode())?;
+            *self.deferred.lock() = None;
+        }
         Ok(())
     }
 
@@ -680,7 +689,7 @@ impl SledLedger {
         let mut torn = self.write_lock.lock();
         repair(open, &mut torn)?;
         // The batch below deletes the journal record that covers them.
-        open.checked(open.write_back())?;
+        open.checked(open.write_back(None))?;
         let end = keys::timeline_lamport_bound(log, before_lamport).to_vec();
         let mut heads: HashMap<[u8; 32], FeedHead> = HashMap::new();
         let mut new_first: BTreeMap<[u8; 32], u64> = BTreeMap::new();
@@ -835,18 +844,7 @@ fn write_entry(
     let state = AppendState::after(entry, head.as_ref(), meta);
     // Before the journal record stops naming the deferred append, write
     // back what this append does not supersede.
-    let previous = *open.deferred.lock();
-    if let Some(previous) = previous {
-        if previous.log != log || previous.author != *author {
-            open.insert(
-                &keys::head_key(&previous.log, &previous.author),
-                &keys::encode_head(&previous.head),
-            )?;
-        }
-        if previous.log != log {
-            open.insert(&keys::log_key(&previous.log), &previous.meta.encode())?;
-        }
-    }
+    open.write_back(Some((&log, author)))?;
     open.insert(&keys::entry_key(&log, author, entry.seq()), entry.encoded())?;
     open.insert(JOURNAL_KEY, &state.journal(entry))?;
     if head.is_some() && meta.is_some() {
