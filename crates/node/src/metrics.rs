@@ -33,6 +33,7 @@ pub(crate) struct NodeMetrics {
     pub(crate) delivery_latency: Histogram,
     pub(crate) outbox_depth: Gauge,
     pub(crate) sync_bytes: Counter,
+    pub(crate) sync_requests_served: Counter,
     pub(crate) connected_peers: Gauge,
     pub(crate) stored_bytes: Family<ServerLabel, Gauge>,
 }
@@ -53,6 +54,7 @@ impl Default for NodeMetrics {
             delivery_latency: latency_histogram(),
             outbox_depth: Gauge::default(),
             sync_bytes: Counter::default(),
+            sync_requests_served: Counter::default(),
             connected_peers: Gauge::default(),
             stored_bytes: Family::default(),
         }
@@ -93,6 +95,11 @@ impl NodeMetrics {
             "sync_bytes",
             "Bytes of entries fetched by sync",
             metrics.sync_bytes.clone(),
+        );
+        registry.register(
+            "sync_requests_served",
+            "Sync requests from peers answered (refusals too)",
+            metrics.sync_requests_served.clone(),
         );
         registry.register(
             "connected_peers",

@@ -593,6 +593,19 @@ fn still_serving(dir: &DataDir, node: &mut NodeProcess, acked: &Acked) {
     assert!(missing.is_empty(), "history lost {missing:?}");
 }
 
+/// Sync requests the node has answered since it started.
+fn syncs_served(dir: &DataDir) -> u64 {
+    dir.status()["sync_requests_served"].as_u64().unwrap()
+}
+
+/// Waits until the node has answered `more` sync requests after it had
+/// answered `before`.
+fn wait_for_syncs_served(dir: &DataDir, before: u64, more: u64) {
+    eventually("peers' syncs", || {
+        (syncs_served(dir) >= before + more).then_some(())
+    });
+}
+
 /// Waits until the node's outbox is empty (its peers confirmed all it
 /// wrote), so that nothing but the next send writes to its ledger.
 fn wait_for_empty_outbox(dir: &DataDir) {
@@ -630,6 +643,7 @@ fn read_only_ledger_reports_storage_errors_and_recovers() {
     }
 
     wait_for_empty_outbox(&a);
+    let synced = syncs_served(&a);
     let read_only = Immutable::set(&a.path.join("ledger"));
     let mut codes = Vec::new();
     for index in 0..5 {
@@ -647,11 +661,11 @@ fn read_only_ledger_reports_storage_errors_and_recovers() {
             &format!("from bob while alice is read-only {index}"),
         );
     }
-    // Ten seconds read-only: periodic syncs (every 2 s) and outbox retries
-    // run, and B asks for A's feed (without the node's flush before it
-    // serves its own feed, B got the entry that the reopen then lost, in
-    // 10 of 10 runs; with 5 s in 4 of 5).
-    std::thread::sleep(Duration::from_secs(10));
+    // B's periodic syncs (every 2 s) ask A for its feed while A is
+    // read-only, and outbox retries run: without the node's flush before
+    // it serves its own feed, B got the entry that the reopen then lost
+    // (10 of 10 runs after 10 s, about five syncs; 4 of 5 after 5 s).
+    wait_for_syncs_served(&a, synced, 5);
     still_serving(&a, &mut a_node, &acked);
     codes.push(send_fails_with_storage_error(&a, "refused late"));
 
@@ -702,6 +716,7 @@ fn full_disk_reports_storage_errors_and_recovers() {
     }
 
     wait_for_empty_outbox(&a);
+    let synced = syncs_served(&a);
     let filler = a.path.join("filler");
     let filled = fill(&filler);
     // The ledger's last page may still have room: sends succeed (and are
@@ -737,7 +752,7 @@ fn full_disk_reports_storage_errors_and_recovers() {
             &format!("from bob while alice is full {index}"),
         );
     }
-    std::thread::sleep(Duration::from_secs(3));
+    wait_for_syncs_served(&a, synced, 2);
     still_serving(&a, &mut a_node, &acked);
     codes.push(send_fails_with_storage_error(&a, "refused late"));
     eprintln!("full disk ({filled} bytes of filler): send errors {codes:?}");

@@ -370,6 +370,10 @@ pub struct StatusView {
     /// too.
     #[serde(default)]
     pub entries_received: u64,
+    /// Sync requests from peers answered since the node started
+    /// (refusals too).
+    #[serde(default)]
+    pub sync_requests_served: u64,
 }
 
 /// The sync state of one server.

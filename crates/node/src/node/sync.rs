@@ -201,6 +201,7 @@ impl NodeCore {
 
     /// Answers a peer's sync request.
     pub(crate) async fn serve_sync(&mut self, peer: PeerId, request: SyncRequest) -> SyncResponse {
+        self.metrics.sync_requests_served.inc();
         match request {
             SyncRequest::Digest { space } => {
                 if !self.may_serve(&peer, &space) {

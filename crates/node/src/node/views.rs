@@ -367,6 +367,7 @@ impl NodeCore {
             ledger_entries: stats.entries,
             ledger_bytes: stats.entry_bytes,
             entries_received: self.metrics.entries_received.get(),
+            sync_requests_served: self.metrics.sync_requests_served.get(),
         })
     }
 
