@@ -80,6 +80,12 @@ enum BenchKind {
     Bootstrap,
 }
 
+/// mimalloc: the node's paths spend a fifth of their time in the
+/// allocator, and it cut the author and receive paths' CPU by about a
+/// quarter against glibc's (`docs/benchmarks.md`, third round).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(

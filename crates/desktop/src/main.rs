@@ -6,6 +6,12 @@ use std::path::PathBuf;
 use desktop::model::Settings;
 use desktop::{AppConfig, PalaverApp};
 
+/// mimalloc: the node's paths spend a fifth of their time in the
+/// allocator, and it cut the author and receive paths' CPU by about a
+/// quarter against glibc's (`docs/benchmarks.md`, third round).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     let launched = std::time::Instant::now();
     let data_dir = data_dir_from_args().unwrap_or_else(desktop::launch::default_data_dir);

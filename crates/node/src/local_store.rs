@@ -63,6 +63,19 @@ impl LocalStore {
         Ok(self.ledger.put_private(namespace, key, &bytes)?)
     }
 
+    /// Stores `value` unless `key` holds one already: `None` if it did
+    /// (nothing changes).
+    pub(crate) fn put_if_absent<T: Serialize>(
+        &self,
+        namespace: &str,
+        key: &[u8],
+        value: &T,
+    ) -> Result<Option<Durable>, NodeError> {
+        let bytes = serde_json::to_vec(value)
+            .map_err(|err| NodeError::internal(format!("encode: {err}")))?;
+        Ok(self.ledger.put_private_if_absent(namespace, key, &bytes)?)
+    }
+
     pub(crate) fn get<T: DeserializeOwned>(
         &self,
         namespace: &str,

@@ -430,3 +430,68 @@ async fn a_gossip_replay_after_the_duplicate_cache_expired_changes_nothing() {
     assert_eq!(a.detail(&server).await.state_hash, state_before);
     assert_eq!(a.texts(&server, "general").await, ["said once"]);
 }
+
+/// A member's client that sends one message twice under the same
+/// transaction id (a buggy or malicious double send): both entries are
+/// valid links of the chain and are stored, but the message is shown
+/// once — the first, in history and in live events alike.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_double_send_under_one_transaction_id_is_shown_once() {
+    use messaging_proto::{Body, Payload, Text, TxnId};
+    let (_r, a, b, server) = owner_replica_and_joiner().await;
+    let key = node::invite_code::parse(&a.invite(&server).await, 0)
+        .unwrap()
+        .invite()
+        .key
+        .clone();
+    let server_id: messaging_proto::ServerId = server.parse().unwrap();
+    let general: messaging_proto::ChannelId = a.detail(&server).await.channels[0]
+        .channel_id
+        .parse()
+        .unwrap();
+    let space = SpaceId::from(server_id);
+    let mut feed = messaging_proto::test_utils::FeedWriter::new(
+        b.identity.clone(),
+        space,
+        server_id.channel_log(&general),
+        key,
+    );
+    let txn = TxnId::random(&mut rand::rng());
+    let text = |body: &str| Payload {
+        client_txn_id: txn.clone(),
+        body: Body::Text(Text {
+            body: body.to_owned(),
+            reply_to: None,
+        }),
+    };
+    let first = feed.payload(&mut rand::rng(), &text("said once"));
+    let again = feed.payload(&mut rand::rng(), &text("said twice"));
+    let stored_before = ledger_entries(&a).await;
+    let mut events = a.handle.subscribe();
+
+    assert_eq!(
+        push_raw(&a, space, vec![first.clone(), again]).await,
+        vec![PushResult::Stored; 2]
+    );
+    assert_eq!(ledger_entries(&a).await, stored_before + 2);
+    let history = a.history(&server, "general", 10).await;
+    assert_eq!(history.len(), 1, "{history:?}");
+    assert_eq!(history[0].message_id, first.hash().to_hex());
+    assert_eq!(history[0].text, "said once");
+    // Live events: the first message only (a later message of the feed
+    // shows that every event of the push was seen).
+    let then = feed.text(&mut rand::rng(), "and then");
+    assert_eq!(
+        push_raw(&a, space, vec![then]).await,
+        vec![PushResult::Stored]
+    );
+    let mut shown = Vec::new();
+    while shown.last().map(String::as_str) != Some("and then") {
+        match tokio::time::timeout(WAIT, events.recv()).await {
+            Ok(Some(node::api::Event::Message { message, .. })) => shown.push(message.text),
+            Ok(Some(_)) => {}
+            other => panic!("no message event: {other:?} after {shown:?}"),
+        }
+    }
+    assert_eq!(shown, vec!["said once", "and then"]);
+}

@@ -66,6 +66,20 @@ pub trait PrivateStore: Send + Sync {
         value: &[u8],
     ) -> Result<Durable, LedgerError>;
 
+    /// Stores `value` under `key` in `namespace` unless the key holds a
+    /// value already: `Some(ticket)` if it was stored (the ticket resolves
+    /// when the write is durable), `None` if the key was taken (nothing
+    /// changes). One lookup instead of a read and a write.
+    ///
+    /// # Errors
+    /// As [`PrivateStore::put_private`].
+    fn put_private_if_absent(
+        &self,
+        namespace: &str,
+        key: &[u8],
+        value: &[u8],
+    ) -> Result<Option<Durable>, LedgerError>;
+
     /// The value under `key` in `namespace`, if any.
     ///
     /// # Errors

@@ -1217,6 +1217,24 @@ impl PrivateStore for SledLedger {
         Ok(open.ticket())
     }
 
+    fn put_private_if_absent(
+        &self,
+        namespace: &str,
+        key: &[u8],
+        value: &[u8],
+    ) -> Result<Option<Durable>, LedgerError> {
+        self.check_private_key()?;
+        let stored_key = self.private.stored_key(namespace, key)?;
+        let sealed = self.private.seal(&stored_key, key, value)?;
+        let open = self.writable()?;
+        let swapped = open.checked(
+            open.db
+                .compare_and_swap(stored_key, None::<&[u8]>, Some(sealed))
+                .map_err(LedgerError::storage("write private record")),
+        )?;
+        Ok(swapped.is_ok().then(|| open.ticket()))
+    }
+
     fn get_private(
         &self,
         namespace: &str,

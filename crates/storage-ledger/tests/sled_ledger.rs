@@ -107,6 +107,52 @@ fn private_records_round_trip_scan_and_delete() {
 }
 
 #[test]
+fn a_private_record_put_if_absent_keeps_the_first_value() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = SledLedger::open(dir.path(), &key(1)).unwrap();
+    let first = ledger.put_private_if_absent("txn", b"a", b"first").unwrap();
+    first.expect("an absent key is stored").wait().unwrap();
+    assert!(
+        ledger
+            .put_private_if_absent("txn", b"a", b"second")
+            .unwrap()
+            .is_none(),
+        "a taken key reports it"
+    );
+    assert_eq!(
+        ledger.get_private("txn", b"a").unwrap().unwrap().as_slice(),
+        b"first"
+    );
+    // The same key in another namespace is another record.
+    assert!(
+        ledger
+            .put_private_if_absent("unread", b"a", b"other")
+            .unwrap()
+            .is_some()
+    );
+    // Deleted, the key is free again; the value survives a reopen.
+    ledger.delete_private("txn", b"a").unwrap().wait().unwrap();
+    ledger
+        .put_private_if_absent("txn", b"a", b"third")
+        .unwrap()
+        .expect("a deleted key is free")
+        .wait()
+        .unwrap();
+    drop(ledger);
+    let ledger = SledLedger::open(dir.path(), &key(1)).unwrap();
+    assert_eq!(
+        ledger.get_private("txn", b"a").unwrap().unwrap().as_slice(),
+        b"third"
+    );
+    assert!(
+        ledger
+            .put_private_if_absent("txn", b"a", b"fourth")
+            .unwrap()
+            .is_none()
+    );
+}
+
+#[test]
 fn private_scan_is_bounded() {
     let dir = tempfile::tempdir().unwrap();
     let ledger = SledLedger::open_with(

@@ -8,6 +8,12 @@ use std::process::ExitCode;
 use clap::Parser;
 use node::headless::{Invocation, cli::Cli, logging};
 
+/// mimalloc: the node's paths spend a fifth of their time in the
+/// allocator, and it cut the author and receive paths' CPU by about a
+/// quarter against glibc's (`docs/benchmarks.md`, third round).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let invocation = match Invocation::prepare(Cli::parse()) {
         Ok(invocation) => invocation,

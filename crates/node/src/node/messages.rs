@@ -325,9 +325,20 @@ impl NodeCore {
         let shown = match &payload.body {
             Body::Text(_) => {
                 if !payload.client_txn_id.as_bytes().is_empty() {
+                    // The first entry with this transaction id keeps it; a
+                    // later one of another author (a double send) is stored
+                    // but not shown, here as in history. (Ours never repeat
+                    // an id, and find it taken by themselves: it is written
+                    // when they are authored.)
                     let key = txn_key(&log, &author, &payload.client_txn_id);
-                    if matches!(self.store.get::<String>(ns::TXN, &key), Ok(None)) {
-                        let _ = self.store.put(ns::TXN, &key, &entry.hash().to_hex());
+                    let stored = self
+                        .store
+                        .put_if_absent(ns::TXN, &key, &entry.hash().to_hex());
+                    if author != self.me
+                        && matches!(stored, Ok(None))
+                        && self.is_duplicate_txn(entry, payload)
+                    {
+                        return;
                     }
                 }
                 if author != self.me {

@@ -90,26 +90,41 @@ impl NodeCore {
             .filter(|(_, item)| item.next_ms <= now)
             .map(|(hash, _)| *hash)
             .collect();
+        // A server entry already published is retried only towards the
+        // connected replicas; with none, nothing would be sent, so it is not
+        // read back nor its record rewritten (in a busy server every entry
+        // waits a few retries for the peers' heads to confirm it).
+        let replicas_connected = self.servers.keys().any(|server| {
+            self.replica_peers(server)
+                .iter()
+                .any(|peer| self.connected.contains(peer))
+        });
         for hash in due {
             let Some(mut item) = self.outbox.get(&hash).cloned() else {
                 continue;
             };
-            match self.ledger.get_by_hash(&hash) {
-                Ok(Some(bytes)) => match VerifiedEntry::decode_stored(bytes) {
-                    Ok(entry) => self.deliver(&entry, item.dm_peer()).await,
-                    Err(err) => tracing::warn!(%err, "unreadable outbox entry"),
-                },
-                Ok(None) => {
-                    // Pruned or lost: nothing left to deliver.
-                    self.forget_outbox(&hash);
-                    continue;
+            let nothing_to_send =
+                item.dm_peer.is_none() && !replicas_connected && self.published.contains(&hash);
+            if !nothing_to_send {
+                match self.ledger.get_by_hash(&hash) {
+                    Ok(Some(bytes)) => match VerifiedEntry::decode_stored(bytes) {
+                        Ok(entry) => self.deliver(&entry, item.dm_peer()).await,
+                        Err(err) => tracing::warn!(%err, "unreadable outbox entry"),
+                    },
+                    Ok(None) => {
+                        // Pruned or lost: nothing left to deliver.
+                        self.forget_outbox(&hash);
+                        continue;
+                    }
+                    Err(err) => tracing::warn!(%err, "cannot read an outbox entry"),
                 }
-                Err(err) => tracing::warn!(%err, "cannot read an outbox entry"),
             }
             item.attempts = item.attempts.saturating_add(1);
             item.next_ms = now
                 + u64::try_from(self.retry_delay(item.attempts).as_millis()).unwrap_or(u64::MAX);
-            let _ = self.store.put(ns::OUTBOX, hash.as_bytes(), &item);
+            if !nothing_to_send {
+                let _ = self.store.put(ns::OUTBOX, hash.as_bytes(), &item);
+            }
             self.outbox.insert(hash, item);
         }
     }
