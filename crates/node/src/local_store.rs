@@ -58,8 +58,7 @@ impl LocalStore {
         key: &[u8],
         value: &T,
     ) -> Result<Durable, NodeError> {
-        let bytes = serde_json::to_vec(value)
-            .map_err(|err| NodeError::internal(format!("encode: {err}")))?;
+        let bytes = encode(value)?;
         Ok(self.ledger.put_private(namespace, key, &bytes)?)
     }
 
@@ -71,8 +70,7 @@ impl LocalStore {
         key: &[u8],
         value: &T,
     ) -> Result<Option<Durable>, NodeError> {
-        let bytes = serde_json::to_vec(value)
-            .map_err(|err| NodeError::internal(format!("encode: {err}")))?;
+        let bytes = encode(value)?;
         Ok(self.ledger.put_private_if_absent(namespace, key, &bytes)?)
     }
 
@@ -110,4 +108,9 @@ impl LocalStore {
         }
         Ok(out)
     }
+}
+
+/// A record's stored form (JSON).
+fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, NodeError> {
+    serde_json::to_vec(value).map_err(|err| NodeError::internal(format!("encode: {err}")))
 }

@@ -1198,6 +1198,21 @@ impl LedgerStore for SledLedger {
     }
 }
 
+impl SledLedger {
+    /// A private record as stored: its keyed key and its sealed value.
+    fn sealed_private(
+        &self,
+        namespace: &str,
+        key: &[u8],
+        value: &[u8],
+    ) -> Result<([u8; keys::PRIVATE_KEY_LEN], Vec<u8>), LedgerError> {
+        self.check_private_key()?;
+        let stored_key = self.private.stored_key(namespace, key)?;
+        let sealed = self.private.seal(&stored_key, key, value)?;
+        Ok((stored_key, sealed))
+    }
+}
+
 impl PrivateStore for SledLedger {
     fn put_private(
         &self,
@@ -1205,9 +1220,7 @@ impl PrivateStore for SledLedger {
         key: &[u8],
         value: &[u8],
     ) -> Result<Durable, LedgerError> {
-        self.check_private_key()?;
-        let stored_key = self.private.stored_key(namespace, key)?;
-        let sealed = self.private.seal(&stored_key, key, value)?;
+        let (stored_key, sealed) = self.sealed_private(namespace, key, value)?;
         let open = self.writable()?;
         open.checked(
             open.db
@@ -1223,9 +1236,7 @@ impl PrivateStore for SledLedger {
         key: &[u8],
         value: &[u8],
     ) -> Result<Option<Durable>, LedgerError> {
-        self.check_private_key()?;
-        let stored_key = self.private.stored_key(namespace, key)?;
-        let sealed = self.private.seal(&stored_key, key, value)?;
+        let (stored_key, sealed) = self.sealed_private(namespace, key, value)?;
         let open = self.writable()?;
         let swapped = open.checked(
             open.db

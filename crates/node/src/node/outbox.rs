@@ -90,6 +90,9 @@ impl NodeCore {
             .filter(|(_, item)| item.next_ms <= now)
             .map(|(hash, _)| *hash)
             .collect();
+        if due.is_empty() {
+            return;
+        }
         // A server entry already published is retried only towards the
         // connected replicas; with none, nothing would be sent, so it is not
         // read back nor its record rewritten (in a busy server every entry
