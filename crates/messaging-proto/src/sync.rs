@@ -59,6 +59,14 @@ pub enum SyncRequest {
         /// The recipient's inbox tag.
         tag: InboxTag,
     },
+    /// "Up to where do you hold this author's feed of this log?" Answered
+    /// with [`SyncResponse::Heads`] holding at most that author's head.
+    Head {
+        /// The log.
+        log: LogId,
+        /// The author.
+        author: UserId,
+    },
 }
 
 /// A request for a range of one author's feed.
@@ -81,7 +89,7 @@ pub struct RangeRequest {
 pub enum SyncResponse {
     /// Answer to [`SyncRequest::Digest`].
     Digest(DigestResponse),
-    /// Answer to [`SyncRequest::Heads`].
+    /// Answer to [`SyncRequest::Heads`] and [`SyncRequest::Head`].
     Heads(HeadsResponse),
     /// Answer to [`SyncRequest::Range`].
     Range(RangeResponse),
@@ -329,6 +337,10 @@ impl TryFrom<pb::SyncRequest> for SyncRequest {
             PbRequest::Inbox(r) => Self::Inbox {
                 tag: InboxTag::from_bytes(check::fixed("inbox tag", &r.inbox_tag)?),
             },
+            PbRequest::Head(r) => Self::Head {
+                log: log(&r.log_id)?,
+                author: check::user("head author", &r.author)?,
+            },
         })
     }
 }
@@ -386,6 +398,10 @@ impl From<&SyncRequest> for pb::SyncRequest {
             }),
             SyncRequest::Inbox { tag } => PbRequest::Inbox(pb::InboxRequest {
                 inbox_tag: copy(tag.as_bytes()),
+            }),
+            SyncRequest::Head { log, author } => PbRequest::Head(pb::HeadRequest {
+                log_id: copy(log.as_bytes()),
+                author: copy(author.as_bytes()),
             }),
         };
         Self { kind: Some(kind) }

@@ -429,6 +429,7 @@ pub mod strategies {
             space().prop_map(|space| SyncRequest::Digest { space }),
             (log(), proptest::option::of(user()))
                 .prop_map(|(log, after_author)| SyncRequest::Heads { log, after_author }),
+            (log(), user()).prop_map(|(log, author)| SyncRequest::Head { log, author }),
             (log(), user(), 1u64.., 1u32..=4096, 1u32..=1_048_576).prop_map(
                 |(log, author, from_seq, limit, max_bytes)| SyncRequest::Range(RangeRequest {
                     log,

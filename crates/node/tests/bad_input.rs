@@ -6,9 +6,12 @@
 mod common;
 
 use common::{
-    TestNode, WAIT, eventually, forge_post, owner_replica_and_joiner, push_raw, start, start_skewed,
+    TestNode, WAIT, ask, eventually, forge_post, owner_replica_and_joiner, push_raw, start,
+    start_skewed,
 };
-use messaging_proto::{PushResult, SpaceId};
+use messaging_proto::{
+    ChannelId, DmId, LogId, PushResult, ServerId, SpaceId, SyncErrorCode, SyncRequest, SyncResponse,
+};
 use node::ReplicaScope;
 use node::api::{Request, Response};
 
@@ -494,4 +497,68 @@ async fn a_double_send_under_one_transaction_id_is_shown_once() {
         }
     }
     assert_eq!(shown, vec!["said once", "and then"]);
+}
+
+/// `SyncRequest::Head` (how members confirm our gossiped entries) answers
+/// one author's head of a log and nothing for a feed the node does not
+/// hold; a stranger asking about a DM it is not part of is refused, as for
+/// the other requests.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_head_request_answers_one_feed_and_keeps_dms_from_strangers() {
+    common::init_tracing();
+    let a = start("alice", ReplicaScope::None, &[]).await;
+    let b = start("bob", ReplicaScope::None, &[&a]).await;
+    let detail = a.create_server("garden", false).await;
+    let server: ServerId = detail.server.server_id.parse().unwrap();
+    let general: ChannelId = detail.channels[0].channel_id.parse().unwrap();
+    // DMs are for users who share a server.
+    b.join(&a.invite(&detail.server.server_id).await).await;
+    common::wait_members(&a, &detail.server.server_id, 2).await;
+    a.send(&detail.server.server_id, "general", "one").await;
+    a.send(&detail.server.server_id, "general", "two").await;
+    a.request(Request::DmSend {
+        user: b.identity.user_id().to_string(),
+        text: "psst".into(),
+        client_txn_id: None,
+    })
+    .await;
+    let me = a.identity.user_id();
+    let log = server.channel_log(&general);
+    match ask(&a, SyncRequest::Head { log, author: me }).await {
+        SyncResponse::Heads(page) => {
+            assert_eq!(page.log, log);
+            assert_eq!(page.heads.len(), 1, "{page:?}");
+            assert_eq!((page.heads[0].author, page.heads[0].seq), (me, 2));
+            assert!(!page.more);
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    let nobody = identity_core::Identity::generate(&mut rand::rng()).user_id();
+    match ask(
+        &a,
+        SyncRequest::Head {
+            log,
+            author: nobody,
+        },
+    )
+    .await
+    {
+        SyncResponse::Heads(page) => assert!(page.heads.is_empty(), "{page:?}"),
+        other => panic!("unexpected {other:?}"),
+    }
+    let dm = LogId::from_bytes(*DmId::between(&me, &b.identity.user_id()).as_bytes());
+    match ask(
+        &a,
+        SyncRequest::Head {
+            log: dm,
+            author: me,
+        },
+    )
+    .await
+    {
+        SyncResponse::Error(error) => assert_eq!(error.code, SyncErrorCode::NotFound),
+        other => panic!("unexpected {other:?}"),
+    }
+    b.stop().await;
+    a.stop().await;
 }

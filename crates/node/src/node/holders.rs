@@ -78,6 +78,12 @@ impl FeedHolders {
             .map(|((_, peer), held)| (*held, self.users.get(peer).copied().flatten()))
     }
 
+    /// How much of our feed in `log` `peer` is known to hold (0: nothing
+    /// known).
+    pub(crate) fn held(&self, log: &LogId, peer: &PeerId) -> u64 {
+        self.heads.get(&(*log, *peer)).copied().unwrap_or(0)
+    }
+
     /// Peers tracked now.
     #[cfg(test)]
     fn peers(&self) -> usize {

@@ -168,6 +168,9 @@ pub(crate) struct NodeCore {
     pub(crate) authoring_in_flight: usize,
     /// How much of our own feeds each peer holds (bounded).
     pub(crate) holders: holders::FeedHolders,
+    /// When the members were last asked how far they hold our feed of a
+    /// log (only logs asked within the last `outbox::PROBE_INTERVAL`).
+    pub(crate) probed: HashMap<LogId, u64>,
     pub(crate) connected: HashSet<PeerId>,
     /// Peers subscribed to each server's topic.
     pub(crate) topic_peers: HashMap<ServerId, HashSet<PeerId>>,
@@ -286,6 +289,7 @@ impl Node {
             published: HashSet::new(),
             authoring_in_flight: 0,
             holders: holders::FeedHolders::default(),
+            probed: HashMap::new(),
             connected: HashSet::new(),
             topic_peers: HashMap::new(),
             syncing: HashSet::new(),

@@ -5,9 +5,17 @@
 //! minutes, each delay with ±25 % jitter. Publishing with no peer connected
 //! is not an error: the retries and the peers' own syncs deliver it later.
 //!
+//! Gossip carries no receipts, so a retry of an entry already published
+//! also asks the server's connected members how far they hold our feed of
+//! its log (`SyncRequest::Head`, one small request per member, at most
+//! [`MAX_PROBED_PEERS`] members and one round per log every
+//! [`PROBE_INTERVAL`]): their answers confirm it about 2 s after it was
+//! sent instead of at the next periodic sync (30 s by default).
+//!
 //! The same bookkeeping gives each message its delivery state: held by
 //! nobody else yet, by a replica, or by k of the n other members.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use identity_core::UserId;
@@ -16,6 +24,7 @@ use messaging_proto::{
 };
 use net_overlay::PeerId;
 use rand::RngExt;
+use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 use storage_ledger::LedgerStore;
 
@@ -26,6 +35,12 @@ use crate::local_store::ns;
 
 /// Most of our recent messages per log whose delivery state we follow.
 const RECENT_PER_LOG: usize = 256;
+
+/// Most members asked at once how far they hold our feed of a log.
+pub(crate) const MAX_PROBED_PEERS: usize = 16;
+
+/// Shortest time between two rounds of such questions for one log.
+pub(crate) const PROBE_INTERVAL: Duration = Duration::from_secs(1);
 
 /// One entry waiting for a peer to confirm it.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -102,12 +117,19 @@ impl NodeCore {
                 .iter()
                 .any(|peer| self.connected.contains(peer))
         });
+        // The newest due published entry of each log: the members are asked
+        // whether they hold it.
+        let mut probes: HashMap<LogId, u64> = HashMap::new();
         for hash in due {
             let Some(mut item) = self.outbox.get(&hash).cloned() else {
                 continue;
             };
-            let nothing_to_send =
-                item.dm_peer.is_none() && !replicas_connected && self.published.contains(&hash);
+            let published = item.dm_peer.is_none() && self.published.contains(&hash);
+            if published && let Some(log) = item.log() {
+                let seq = probes.entry(log).or_default();
+                *seq = (*seq).max(item.seq);
+            }
+            let nothing_to_send = published && !replicas_connected;
             if !nothing_to_send {
                 match self.ledger.get_by_hash(&hash) {
                     Ok(Some(bytes)) => match VerifiedEntry::decode_stored(bytes) {
@@ -129,6 +151,54 @@ impl NodeCore {
                 let _ = self.store.put(ns::OUTBOX, hash.as_bytes(), &item);
             }
             self.outbox.insert(hash, item);
+        }
+        let interval = u64::try_from(PROBE_INTERVAL.as_millis()).unwrap_or(u64::MAX);
+        self.probed
+            .retain(|_, at| now.saturating_sub(*at) < interval);
+        for (log, seq) in probes {
+            if let std::collections::hash_map::Entry::Vacant(slot) = self.probed.entry(log) {
+                slot.insert(now);
+                self.probe_holders(log, seq);
+            }
+        }
+    }
+
+    /// Asks the server's connected members not yet known to hold our entry
+    /// `seq` of `log` (a random [`MAX_PROBED_PEERS`] of them) how far they
+    /// hold our feed of it; each answer is handled like heads seen in a
+    /// sync (`peer_holds`).
+    fn probe_holders(&self, log: LogId, seq: u64) {
+        let Some(server) = self.server_of_log(&log) else {
+            return;
+        };
+        let mut peers: Vec<PeerId> = self
+            .topic_peers
+            .get(&server)
+            .into_iter()
+            .flatten()
+            .filter(|peer| self.connected.contains(peer) && self.holders.held(&log, peer) < seq)
+            .copied()
+            .collect();
+        peers.shuffle(&mut rand::rng());
+        peers.truncate(MAX_PROBED_PEERS);
+        for peer in peers {
+            let overlay = self.overlay.clone();
+            let internal = self.internal_tx.clone();
+            let me = self.me;
+            tokio::spawn(async move {
+                let request = SyncRequest::Head { log, author: me };
+                if let Ok(SyncResponse::Heads(page)) = overlay.sync(peer, request).await
+                    && let Some(head) = page.heads.iter().find(|head| head.author == me)
+                {
+                    let _ = internal
+                        .send(Internal::PeerHolds {
+                            peer,
+                            log,
+                            seq: head.seq,
+                        })
+                        .await;
+                }
+            });
         }
     }
 

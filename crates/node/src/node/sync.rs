@@ -229,6 +229,22 @@ impl NodeCore {
                     Err(err) => SyncResponse::error(SyncErrorCode::Internal, &err.to_string()),
                 }
             }
+            SyncRequest::Head { log, author } => {
+                if !self.may_serve_log(&peer, &log) {
+                    return SyncResponse::error(SyncErrorCode::NotFound, "unknown log");
+                }
+                match self.ledger.head(&log, &author) {
+                    Ok(head) => SyncResponse::Heads(HeadsResponse {
+                        log,
+                        heads: head
+                            .map(|head| storage_ledger::AuthorHead { author, head }.to_sync())
+                            .into_iter()
+                            .collect(),
+                        more: false,
+                    }),
+                    Err(err) => SyncResponse::error(SyncErrorCode::Internal, &err.to_string()),
+                }
+            }
             SyncRequest::Range(range) => self.serve_range(&peer, range).await,
             SyncRequest::Genesis { server } => {
                 match self

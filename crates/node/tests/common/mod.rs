@@ -506,18 +506,30 @@ pub fn forge_post(
     .unwrap()
 }
 
-/// Pushes raw entries to `target` from a throw-away peer, as any peer on
-/// the network could; returns the per-entry results.
-pub async fn push_raw(
+/// Sends one sync request to `target` from a throw-away peer, as any peer
+/// on the network could.
+pub async fn ask(
     target: &TestNode,
-    space: messaging_proto::SpaceId,
-    entries: Vec<messaging_proto::VerifiedEntry>,
-) -> Vec<messaging_proto::PushResult> {
+    request: messaging_proto::SyncRequest,
+) -> messaging_proto::SyncResponse {
     let identity = Identity::generate(&mut rand::rng());
     let mut config = OverlayConfig::memory();
     config.listen = vec!["/memory/0".parse().unwrap()];
     let (overlay, _events) = net_overlay::Overlay::start(&identity, config).unwrap();
     overlay.dial(target.addr.clone()).await.unwrap();
+    let peer = target.identity.user_id().to_peer_id();
+    let response = overlay.sync(peer, request).await.unwrap();
+    overlay.shutdown().await.unwrap();
+    response
+}
+
+/// Pushes raw entries to `target` from a throw-away peer; returns the
+/// per-entry results.
+pub async fn push_raw(
+    target: &TestNode,
+    space: messaging_proto::SpaceId,
+    entries: Vec<messaging_proto::VerifiedEntry>,
+) -> Vec<messaging_proto::PushResult> {
     let request = messaging_proto::SyncRequest::Push {
         space,
         entries: entries
@@ -526,10 +538,7 @@ pub async fn push_raw(
             .collect(),
         inbox: None,
     };
-    let peer = target.identity.user_id().to_peer_id();
-    let response = overlay.sync(peer, request).await.unwrap();
-    overlay.shutdown().await.unwrap();
-    match response {
+    match ask(target, request).await {
         messaging_proto::SyncResponse::Push(results) => results,
         other => panic!("unexpected {other:?}"),
     }
