@@ -216,7 +216,8 @@ pub enum Dialog {
 pub struct Settings {
     /// Display name.
     pub display_name: String,
-    /// UDP/TCP port to listen on (0 = any).
+    /// UDP/TCP port to listen on (0: one chosen at the first start and kept,
+    /// see `launch::listen_port`).
     pub listen_port: u16,
     /// LAN discovery.
     pub mdns: bool,

@@ -232,7 +232,7 @@ pub fn dialog(ctx: &egui::Context, model: &mut Model, actions: &mut Vec<Action>)
                 ui.heading("Settings");
                 labelled_field(ui, "Display name", &mut draft.display_name, false);
                 ui.horizontal(|ui| {
-                    let label = ui.label("Listen port (0 = any)");
+                    let label = ui.label("Listen port (0 = chosen once, then kept)");
                     ui.add(egui::DragValue::new(&mut draft.listen_port).range(0..=65535))
                         .labelled_by(label.id);
                 });
