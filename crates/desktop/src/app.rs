@@ -664,7 +664,7 @@ impl PalaverApp {
                     server,
                     channel,
                     name,
-                    topic: String::new(),
+                    topic: None,
                 },
             ),
             Action::DeleteChannel { server, channel } => {

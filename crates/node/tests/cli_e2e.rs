@@ -208,3 +208,54 @@ fn three_processes_chat_through_a_replica_and_survive_sigkill() {
     });
     eprintln!("end-to-end scenario took {:?}", started.elapsed());
 }
+
+/// Channels are created, renamed (the topic stays unless a new one is
+/// given) and deleted from the command line; an unknown channel is a clear
+/// error that changes nothing.
+#[test]
+fn channels_are_renamed_and_deleted_from_the_command_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = DataDir::new(tmp.path(), "alice");
+    dir.init();
+    let _node = dir.start(&["--listen", QUIC]);
+    dir.json(&["server", "create", "garden"]);
+    dir.json(&["channel", "create", "garden", "random", "--topic", "dice"]);
+    let channel = |name: &str| {
+        dir.json_lines(&["channel", "list", "garden"])
+            .into_iter()
+            .find(|channel| channel["name"] == name)
+    };
+    let id = channel("random").unwrap()["channel_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let renamed = dir.run(&["channel", "rename", "garden", "random", "casino"]);
+    assert_eq!(renamed.code, 0, "{renamed:?}");
+    assert_eq!(renamed.stdout.trim(), "channel renamed");
+    let casino = channel("casino").expect("renamed");
+    assert_eq!(
+        (&casino["channel_id"], &casino["topic"]),
+        (&id.clone().into(), &"dice".into())
+    );
+    assert!(channel("random").is_none());
+
+    dir.json(&[
+        "channel", "rename", "garden", &id, "casino", "--topic", "cards",
+    ]);
+    assert_eq!(channel("casino").unwrap()["topic"], "cards");
+
+    dir.json(&["channel", "delete", "garden", "casino"]);
+    assert!(channel("casino").is_none());
+    assert_eq!(
+        dir.json_lines(&["channel", "list", "garden"]).len(),
+        1,
+        "general stays"
+    );
+    let again = dir.run(&["channel", "delete", "garden", "casino", "--json"]);
+    assert_eq!(again.code, 1, "{again:?}");
+    assert_eq!(again.error_code(), "node.unknown_channel");
+    let unknown = dir.run(&["channel", "rename", "garden", "nowhere", "x", "--json"]);
+    assert_eq!(unknown.error_code(), "node.unknown_channel");
+    assert_eq!(dir.json_lines(&["channel", "list", "garden"]).len(), 1);
+}

@@ -237,3 +237,94 @@ async fn edits_redactions_reactions_and_retries() {
         .await;
     }
 }
+
+/// An admin renames a channel (its topic stays unless a new one is given)
+/// and deletes it; the other members see both; a plain member may do
+/// neither, and its refused attempt changes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn channels_are_renamed_and_deleted_by_admins_only() {
+    let (_r, a, b, server) = owner_replica_and_joiner().await;
+    let server = server.as_str();
+    a.request(Request::CreateChannel {
+        server: server.to_owned(),
+        name: "random".into(),
+        topic: "dice".into(),
+    })
+    .await;
+    let channels = |node: &common::TestNode| {
+        let request = Request::ListChannels {
+            server: server.to_owned(),
+        };
+        let handle = node.handle.clone();
+        async move {
+            match handle.request(request).await.unwrap() {
+                Response::Channels { channels } => {
+                    let mut channels: Vec<(String, String)> = channels
+                        .into_iter()
+                        .map(|channel| (channel.name, channel.topic))
+                        .collect();
+                    channels.sort();
+                    channels
+                }
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+    };
+    let general = ("general".to_owned(), String::new());
+    let named = |name: &str, topic: &str| {
+        let mut channels = vec![general.clone(), (name.to_owned(), topic.to_owned())];
+        channels.sort();
+        channels
+    };
+    eventually(WAIT, || async {
+        (channels(&b).await == named("random", "dice")).then_some(())
+    })
+    .await;
+
+    let rename = |name: &str, topic: Option<&str>| Request::RenameChannel {
+        server: server.to_owned(),
+        channel: "random".into(),
+        name: name.to_owned(),
+        topic: topic.map(str::to_owned),
+    };
+    let refused = b.handle.request(rename("mine", None)).await.unwrap_err();
+    assert_eq!(
+        refused.category,
+        node::api::ErrorCategory::Permission,
+        "{refused:?}"
+    );
+    a.request(rename("casino", None)).await;
+    assert_eq!(channels(&a).await, named("casino", "dice"));
+    a.request(Request::RenameChannel {
+        server: server.to_owned(),
+        channel: "casino".into(),
+        name: "casino".into(),
+        topic: Some("cards".into()),
+    })
+    .await;
+    for node in [&a, &b] {
+        eventually(WAIT, || async {
+            (channels(node).await == named("casino", "cards")).then_some(())
+        })
+        .await;
+    }
+
+    let delete = Request::DeleteChannel {
+        server: server.to_owned(),
+        channel: "casino".into(),
+    };
+    let refused = b.handle.request(delete.clone()).await.unwrap_err();
+    assert_eq!(
+        refused.category,
+        node::api::ErrorCategory::Permission,
+        "{refused:?}"
+    );
+    assert_eq!(channels(&b).await, named("casino", "cards"));
+    a.request(delete).await;
+    for node in [&a, &b] {
+        eventually(WAIT, || async {
+            (channels(node).await == vec![general.clone()]).then_some(())
+        })
+        .await;
+    }
+}

@@ -83,9 +83,9 @@ pub enum Request {
         channel: String,
         /// The new name.
         name: String,
-        /// The new topic.
+        /// The new topic; absent (`null`): the topic stays as it is.
         #[serde(default)]
-        topic: String,
+        topic: Option<String>,
     },
     /// Deletes a channel (admins).
     DeleteChannel {

@@ -199,6 +199,25 @@ pub enum ChannelCommand {
         /// Server id or unique name.
         server: String,
     },
+    /// Renames a channel (admins).
+    Rename {
+        /// Server id or unique name.
+        server: String,
+        /// Channel id or unique name.
+        channel: String,
+        /// The new name (1..=64 characters).
+        name: String,
+        /// A new topic too (without it the topic stays).
+        #[arg(long, value_name = "TEXT")]
+        topic: Option<String>,
+    },
+    /// Deletes a channel (admins).
+    Delete {
+        /// Server id or unique name.
+        server: String,
+        /// Channel id or unique name.
+        channel: String,
+    },
 }
 
 /// `invite …`.

@@ -92,6 +92,24 @@ pub(crate) async fn execute(
             "",
         ),
         Command::Channel(ChannelCommand::List { server }) => (Request::ListChannels { server }, ""),
+        Command::Channel(ChannelCommand::Rename {
+            server,
+            channel,
+            name,
+            topic,
+        }) => (
+            Request::RenameChannel {
+                server,
+                channel,
+                name,
+                topic,
+            },
+            "channel renamed",
+        ),
+        Command::Channel(ChannelCommand::Delete { server, channel }) => (
+            Request::DeleteChannel { server, channel },
+            "channel deleted",
+        ),
         Command::Invite(InviteCommand::Create {
             server,
             expires,

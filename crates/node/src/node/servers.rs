@@ -279,10 +279,18 @@ impl NodeCore {
         server: &str,
         channel: &str,
         name: String,
-        topic: String,
+        topic: Option<String>,
     ) -> Result<Response, NodeError> {
         let server = self.resolve_server(server)?;
         let (channel_id, _) = self.resolve_channel(&server, channel)?;
+        let topic = match topic {
+            Some(topic) => topic,
+            None => self
+                .member_state(&server)?
+                .channel(&channel_id)
+                .map(|channel| channel.topic.clone())
+                .unwrap_or_default(),
+        };
         self.author_control(
             server,
             ControlEvent::RenameChannel(ChannelSpec {
