@@ -106,22 +106,7 @@ fn three_processes_chat_through_a_replica_and_survive_sigkill() {
     // A follows the channel with `tail --json`: B's messages show up with
     // their server and channel. (`tail` shows what arrives after it has
     // subscribed, so B sends probes until one is seen.)
-    let mut tail = a
-        .command(&["tail", "garden", "general", "--json"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let (tailed, tail_lines) = mpsc::channel::<serde_json::Value>();
-    let stdout = tail.stdout.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { return };
-            if tailed.send(serde_json::from_str(&line).unwrap()).is_err() {
-                return;
-            }
-        }
-    });
+    let (mut tail, tail_lines) = follow(&a, &["tail", "garden", "general", "--json"]);
     let mut probe = 0;
     let seen_by_tail = eventually("tail to print B's message", || {
         probe += 1;
@@ -142,6 +127,31 @@ fn three_processes_chat_through_a_replica_and_survive_sigkill() {
     );
     let _ = tail.kill();
     let _ = tail.wait();
+
+    // `dm tail` follows one conversation the same way.
+    let (mut dm_tail, dm_lines) = follow(&a, &["dm", "tail", &b_id, "--json"]);
+    let mut probe = 0;
+    let seen_by_dm_tail = eventually("dm tail to print B's direct message", || {
+        probe += 1;
+        b.json(&["dm", "send", &a_id, &format!("dm probe {probe}")]);
+        dm_lines.recv_timeout(Duration::from_secs(2)).ok()
+    });
+    assert!(
+        seen_by_dm_tail["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("dm probe")
+    );
+    assert_eq!(seen_by_dm_tail["user_id"], b_id.as_str());
+    assert_eq!(seen_by_dm_tail["author"], b_id.as_str());
+    assert!(seen_by_dm_tail.get("server_id").is_none());
+    let _ = dm_tail.kill();
+    let _ = dm_tail.wait();
+    let bad = a.run(&["dm", "tail", "nobody", "--json"]);
+    assert_eq!(
+        (bad.code, bad.error_code().as_str()),
+        (1, "node.unknown_user")
+    );
 
     // Reactions and deletions travel too.
     b.json(&["react", "garden", "general", &from_a, "👍"]);
@@ -207,6 +217,31 @@ fn three_processes_chat_through_a_replica_and_survive_sigkill() {
             .then_some(())
     });
     eprintln!("end-to-end scenario took {:?}", started.elapsed());
+}
+
+/// Runs a following subcommand (`tail`, `dm tail`) of `dir` with `args`;
+/// its JSON lines arrive on the receiver as they are printed.
+fn follow(
+    dir: &DataDir,
+    args: &[&str],
+) -> (std::process::Child, mpsc::Receiver<serde_json::Value>) {
+    let mut child = dir
+        .command(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let (sender, lines) = mpsc::channel::<serde_json::Value>();
+    let stdout = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { return };
+            if sender.send(serde_json::from_str(&line).unwrap()).is_err() {
+                return;
+            }
+        }
+    });
+    (child, lines)
 }
 
 /// Channels are created, renamed (the topic stays unless a new one is

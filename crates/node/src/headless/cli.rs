@@ -365,6 +365,12 @@ pub enum DmCommand {
     },
     /// Lists our conversations.
     List,
+    /// Prints new and changed direct messages as they arrive, until
+    /// interrupted or the node stops.
+    Tail {
+        /// Only the conversation with this user id.
+        user: Option<String>,
+    },
 }
 
 /// `kick` and `ban`.

@@ -9,7 +9,7 @@ use super::cli::{
     BootstrapCommand, ChannelCommand, Command, DmCommand, InviteCommand, RoleCommand, ServerCommand,
 };
 use super::error::CliError;
-use super::output::{MessageLine, Output, message_text};
+use super::output::{MessageLine, Output, message_text, short};
 use super::socket::ControlClient;
 use crate::api::{Event, Request, Response};
 
@@ -53,6 +53,7 @@ pub(crate) async fn execute(
         Command::Tail(args) => {
             return tail(data_dir, &mut client, args.server, args.channel, out).await;
         }
+        Command::Dm(DmCommand::Tail { user }) => return dm_tail(data_dir, user, out).await,
         Command::Shutdown => {
             client.request(Request::Shutdown).await?;
             out.value(&serde_json::json!({"ok": true}), "the node has stopped");
@@ -313,6 +314,51 @@ async fn tail(
             }
             let name = names.get(&event_channel).map(String::as_str);
             out.lines(&[message_text(&message, name)]);
+        }
+    }
+    Ok(())
+}
+
+/// `dm tail [USER]`: direct messages as they arrive.
+async fn dm_tail(data_dir: &Path, user: Option<String>, out: Output) -> Result<(), CliError> {
+    // Events name users by their canonical id.
+    let user = match user {
+        Some(text) => Some(
+            text.parse::<identity_core::UserId>()
+                .map_err(|_| {
+                    CliError::node(crate::api::NodeError::not_found(
+                        "node.unknown_user",
+                        format!("{text:?} is not a user id"),
+                    ))
+                })?
+                .to_string(),
+        ),
+        None => None,
+    };
+    let mut events = ControlClient::connect(data_dir).await?;
+    events.subscribe().await?;
+    while let Some(event) = events.next_event().await? {
+        let (user_id, message) = match event {
+            Event::DirectMessage { user_id, message } => (user_id, message),
+            Event::Lagged { missed } => {
+                tracing::warn!(missed, "dm tail fell behind and missed events");
+                continue;
+            }
+            _ => continue,
+        };
+        if user.as_ref().is_some_and(|wanted| *wanted != user_id) {
+            continue;
+        }
+        if out.json() {
+            let mut line = MessageLine::new(&message, None, None);
+            line.user_id = Some(user_id);
+            out.value(&line, "");
+        } else {
+            out.lines(&[format!(
+                "(dm {}) {}",
+                short(&user_id),
+                message_text(&message, None)
+            )]);
         }
     }
     Ok(())

@@ -25,6 +25,9 @@ pub struct MessageLine {
     /// The channel (`tail` only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub channel_id: Option<String>,
+    /// The other user of a direct message (`dm tail` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
     /// The message id (hex).
     pub message_id: String,
     /// The author's user id.
@@ -57,6 +60,7 @@ impl MessageLine {
         Self {
             server_id: server_id.map(str::to_owned),
             channel_id: channel_id.map(str::to_owned),
+            user_id: None,
             message_id: message.message_id.clone(),
             author: message.author.clone(),
             author_name: message.author_name.clone(),
@@ -136,7 +140,7 @@ pub fn format_time(timestamp_ms: u64) -> String {
 }
 
 /// A user id shortened for people: its last 8 characters.
-fn short(id: &str) -> &str {
+pub(crate) fn short(id: &str) -> &str {
     id.get(id.len().saturating_sub(8)..).unwrap_or(id)
 }
 
