@@ -77,6 +77,11 @@ pub enum Action {
         /// New name.
         name: String,
     },
+    /// Leave a server.
+    LeaveServer {
+        /// Server.
+        server: String,
+    },
     /// Delete a channel.
     DeleteChannel {
         /// Server.

@@ -277,6 +277,14 @@ impl PalaverApp {
             (Purpose::Servers, Response::Servers { servers }) => {
                 model.servers = servers;
                 let ids: Vec<String> = model.servers.iter().map(|s| s.server_id.clone()).collect();
+                // A server we left (or lost) goes with its channels; the
+                // next detail that arrives picks a channel to show.
+                model.details.retain(|id, _| ids.contains(id));
+                if let Some(Selection::Channel { server, .. }) = &model.selected
+                    && !ids.contains(server)
+                {
+                    model.selected = None;
+                }
                 for id in ids {
                     self.request(
                         Purpose::Detail(id.clone()),
@@ -667,6 +675,12 @@ impl PalaverApp {
                     topic: None,
                 },
             ),
+            Action::LeaveServer { server } => {
+                self.request(
+                    Purpose::Other("Leave server"),
+                    Request::LeaveServer { server },
+                );
+            }
             Action::DeleteChannel { server, channel } => {
                 self.request(
                     Purpose::Other("Delete channel"),

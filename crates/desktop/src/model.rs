@@ -160,6 +160,13 @@ pub enum Dialog {
         /// Last error.
         error: Option<String>,
     },
+    /// Confirm leaving a server.
+    LeaveServer {
+        /// Server id.
+        server: String,
+        /// Its name.
+        name: String,
+    },
     /// An invite to share.
     Invite {
         /// Server.

@@ -183,5 +183,27 @@ fn create_join_chat_and_get_a_reply() {
         })
     });
     assert!(harness.query_all_by_label("Garden Club").count() >= 1);
+
+    // Leaving: confirmed in a dialog; the server leaves the rail and the
+    // view, and the host sees the member go.
+    harness.get_by_label("Leave server").click();
+    // The modal settles its size and place before its buttons are clicked.
+    harness.run_steps(6);
+    harness.get_by_label("Leave").click();
+    pump(&mut harness, "the server to leave the rail", |app| {
+        app.model.servers.is_empty()
+    });
+    pump(&mut harness, "the view to close", |app| {
+        app.model.selected.is_none()
+    });
+    assert!(harness.state().model.details.is_empty());
+    wait_for("the host to see the member leave", || {
+        match host.request(Request::ServerInfo {
+            server: server.clone(),
+        }) {
+            Response::Server(detail) => (detail.members.len() == 1).then_some(()),
+            other => panic!("unexpected {other:?}"),
+        }
+    });
     harness.state_mut().shutdown();
 }

@@ -511,3 +511,43 @@ fn scrolling_to_the_top_loads_older_messages_and_keeps_the_view() {
     assert!(after.contains(&1_000), "{after:?}");
     assert!(!after.contains(&950), "{after:?}");
 }
+
+#[test]
+fn a_member_leaves_a_server_after_confirming() {
+    // We own the fixture's server: there is no way to leave it.
+    let mut harness = harness(ready_model());
+    harness.run();
+    assert!(harness.query_by_label("Leave server").is_none());
+
+    let mut model = ready_model();
+    model.servers[0].role = "member".into();
+    let mut harness = self::harness(model);
+    harness.run();
+    harness.get_by_label("Leave server").click();
+    harness.run();
+    let confirm = Dialog::LeaveServer {
+        server: SERVER.into(),
+        name: "Garden Club".into(),
+    };
+    assert_eq!(harness.state().1, vec![Action::OpenDialog(confirm.clone())]);
+
+    // Cancel changes nothing; Leave asks the node and closes.
+    for (button, expected) in [
+        ("Cancel", vec![]),
+        (
+            "Leave",
+            vec![Action::LeaveServer {
+                server: SERVER.into(),
+            }],
+        ),
+    ] {
+        harness.state_mut().0.dialog = Some(confirm.clone());
+        harness.state_mut().1.clear();
+        harness.run();
+        assert!(harness.query_by_label("Leave Garden Club?").is_some());
+        harness.get_by_label(button).click();
+        harness.run();
+        assert_eq!(harness.state().1, expected, "{button}");
+        assert!(harness.state().0.dialog.is_none(), "{button}");
+    }
+}

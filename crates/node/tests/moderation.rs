@@ -328,3 +328,75 @@ async fn channels_are_renamed_and_deleted_by_admins_only() {
         .await;
     }
 }
+
+/// A member leaves: the others see it go and keep its messages; the server
+/// disappears from its lists and requests, also after a restart; the owner
+/// cannot leave; a new invite brings the member back, with the history.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_leaves_and_comes_back_with_a_new_invite() {
+    let (_r, a, b, server) = owner_replica_and_joiner().await;
+    let server = server.as_str();
+    a.request(Request::CreateChannel {
+        server: server.to_owned(),
+        name: "random".into(),
+        topic: String::new(),
+    })
+    .await;
+    b.send(server, "general", "before leaving").await;
+    eventually(WAIT, || async {
+        (a.texts(server, "general").await == ["before leaving"]).then_some(())
+    })
+    .await;
+    let leave = || Request::LeaveServer {
+        server: server.to_owned(),
+    };
+    let refused = a.handle.request(leave()).await.unwrap_err();
+    assert_eq!(refused.code, "permission.owner_cannot_leave");
+    assert_eq!(a.detail(server).await.members.len(), 2);
+
+    b.request(leave()).await;
+    let servers = |node: &common::TestNode| {
+        let handle = node.handle.clone();
+        async move {
+            match handle.request(Request::ListServers).await.unwrap() {
+                Response::Servers { servers } => servers.len(),
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+    };
+    assert_eq!(servers(&b).await, 0);
+    let gone = b
+        .handle
+        .request(Request::Send {
+            server: server.to_owned(),
+            channel: "general".into(),
+            text: "after leaving".into(),
+            client_txn_id: None,
+            reply_to: None,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(gone.code, "node.unknown_server");
+    let again = b.handle.request(leave()).await.unwrap_err();
+    assert_eq!(again.code, "node.unknown_server");
+    wait_members(&a, server, 1).await;
+    assert_eq!(a.texts(server, "general").await, ["before leaving"]);
+
+    let b = b.restart().await;
+    assert_eq!(servers(&b).await, 0);
+
+    // The state comes back whole (folded from what the ledger kept): the
+    // channel created before B left is there at once.
+    let joined = b.join(&a.invite(server).await).await;
+    let mut channels: Vec<String> = joined.channels.into_iter().map(|c| c.name).collect();
+    channels.sort();
+    assert_eq!(channels, ["general", "random"]);
+    assert_eq!(joined.members.len(), 2);
+    wait_members(&a, server, 2).await;
+    assert_eq!(b.texts(server, "general").await, ["before leaving"]);
+    b.send(server, "general", "back again").await;
+    eventually(WAIT, || async {
+        (a.texts(server, "general").await == ["before leaving", "back again"]).then_some(())
+    })
+    .await;
+}

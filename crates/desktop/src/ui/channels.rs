@@ -1,5 +1,6 @@
 //! The channel list of the selected server (with unread counts), its
-//! header menu (invite, channels, bootstrap peers), and DM conversations.
+//! header menu (invite, leave, channels, bootstrap peers), and DM
+//! conversations.
 
 use egui::RichText;
 
@@ -51,6 +52,17 @@ fn server_channels(
                 server: server.to_owned(),
                 name: String::new(),
                 error: None,
+            }));
+        }
+        if model.my_role(server) != "owner"
+            && ui
+                .button("Leave server")
+                .on_hover_text("Stop being a member of this server")
+                .clicked()
+        {
+            actions.push(Action::OpenDialog(Dialog::LeaveServer {
+                server: server.to_owned(),
+                name: detail.server.name.clone(),
             }));
         }
         if admin && ui.button("Bootstrap peers").clicked() {

@@ -1,6 +1,6 @@
-//! The modal dialogs: create server, create or rename channel, invite (with
-//! a QR code), join, discover, direct messages, bootstrap peers, settings
-//! and diagnostics.
+//! The modal dialogs: create server, create or rename channel, leave a
+//! server, invite (with a QR code), join, discover, direct messages,
+//! bootstrap peers, settings and diagnostics.
 
 use egui::{Color32, RichText, vec2};
 
@@ -66,6 +66,24 @@ pub fn dialog(ctx: &egui::Context, model: &mut Model, actions: &mut Vec<Action>)
                         name: name.trim().to_owned(),
                     });
                 }
+            }
+            Dialog::LeaveServer { server, name } => {
+                ui.heading(format!("Leave {name}?"));
+                ui.label(
+                    "The other members are told, and you stop receiving its messages. \
+                     What you have read stays on this device; a new invite brings you back.",
+                );
+                ui.horizontal(|ui| {
+                    if ui.button("Leave").clicked() {
+                        actions.push(Action::LeaveServer {
+                            server: server.clone(),
+                        });
+                        close = true;
+                    }
+                    if ui.button("Cancel").clicked() {
+                        close = true;
+                    }
+                });
             }
             Dialog::Invite { server, code, error } => {
                 ui.heading("Invite people");

@@ -65,6 +65,12 @@ pub enum Request {
         /// Multiaddrs ending in `/p2p/<peer id>`.
         peers: Vec<String>,
     },
+    /// Leaves a server (anyone but its owner): the others are told, and
+    /// the server disappears from our lists.
+    LeaveServer {
+        /// Id or unique name.
+        server: String,
+    },
     /// Creates a channel (admins).
     CreateChannel {
         /// Id or unique name.

@@ -163,6 +163,11 @@ pub enum ServerCommand {
         /// Id or unique name.
         server: String,
     },
+    /// Leaves a server (anyone but its owner).
+    Leave {
+        /// Id or unique name.
+        server: String,
+    },
     /// Bootstrap peers of a server.
     #[command(subcommand)]
     Bootstrap(BootstrapCommand),

@@ -76,6 +76,9 @@ pub(crate) async fn execute(
         ),
         Command::Server(ServerCommand::List) => (Request::ListServers, ""),
         Command::Server(ServerCommand::Info { server }) => (Request::ServerInfo { server }, ""),
+        Command::Server(ServerCommand::Leave { server }) => {
+            (Request::LeaveServer { server }, "left the server")
+        }
         Command::Server(ServerCommand::Bootstrap(BootstrapCommand::Set { server, peers })) => (
             Request::SetBootstrapPeers { server, peers },
             "bootstrap peers set",

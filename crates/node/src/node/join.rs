@@ -236,25 +236,34 @@ impl NodeCore {
             let primary = !self.keys.has(&space, known.epoch());
             self.keys.add(space, known, primary).await?;
         }
+        // A server we left (or were removed from) before: the ledger holds
+        // its control log already, and entries we hold are not ingested
+        // again, so the state is folded from the ledger.
+        let rejoin = self.ledger.get_by_hash(&genesis.hash())?.is_some();
         let (_, _durable_later) = self.ledger.append_deferred(&genesis)?;
-        self.servers.insert(
-            server,
-            ServerRuntime {
-                id: server,
-                genesis: Some(genesis.clone()),
-                control_log: Some(control_log),
-                role: LocalRole::Member,
-                records: Default::default(),
-                genesis_record: Some(preview.genesis_record.clone()),
-                state: Some(ServerState::genesis(
-                    server,
-                    &preview.genesis_record,
-                    control_log,
-                )?),
-                last_sync_ms: None,
-                advert_published_ms: None,
-            },
-        );
+        if rejoin {
+            self.load_server(server, LocalRole::Member).await?;
+        } else {
+            self.servers.insert(
+                server,
+                ServerRuntime {
+                    id: server,
+                    genesis: Some(genesis.clone()),
+                    control_log: Some(control_log),
+                    role: LocalRole::Member,
+                    records: Default::default(),
+                    genesis_record: Some(preview.genesis_record.clone()),
+                    state: Some(ServerState::genesis(
+                        server,
+                        &preview.genesis_record,
+                        control_log,
+                    )?),
+                    last_sync_ms: None,
+                    advert_published_ms: None,
+                    left: false,
+                },
+            );
+        }
         let mut sorted = entries;
         sorted.sort_by_key(|entry| (*entry.author(), entry.seq()));
         let source = peer.map_or(Source::Retry, Source::Peer);
@@ -275,6 +284,7 @@ impl NodeCore {
                 &ServerRecord {
                     role: LocalRole::Member,
                     joined_at_ms: self.now_ms(),
+                    left: false,
                 },
             )?
             .await?;

@@ -109,6 +109,9 @@ pub(crate) enum LocalRole {
 pub(crate) struct ServerRecord {
     pub(crate) role: LocalRole,
     pub(crate) joined_at_ms: u64,
+    /// We left; forgotten once our `Leave` reached a peer.
+    #[serde(default)]
+    pub(crate) left: bool,
 }
 
 /// A server's runtime state.
@@ -125,6 +128,9 @@ pub(crate) struct ServerRuntime {
     pub(crate) state: Option<ServerState>,
     pub(crate) last_sync_ms: Option<u64>,
     pub(crate) advert_published_ms: Option<u64>,
+    /// We left: hidden from every request, kept only until our `Leave`
+    /// reached a peer (`forget_left_servers`).
+    pub(crate) left: bool,
 }
 
 /// Entries held back per space.
@@ -344,6 +350,9 @@ impl NodeCore {
             if let Err(err) = self.load_server(server, record.role).await {
                 tracing::warn!(%server, %err, "cannot restore a server");
             }
+            if let Some(runtime) = self.servers.get_mut(&server) {
+                runtime.left = record.left;
+            }
         }
         for (key, peer) in self.store.scan::<String>(ns::DMS)? {
             if let (Ok(dm), Ok(peer)) = (DmId::from_slice(&key), peer.parse::<UserId>()) {
@@ -546,6 +555,7 @@ impl NodeCore {
                 name,
                 topic,
             } => self.rename_channel(&server, &channel, name, topic).await,
+            Request::LeaveServer { server } => self.leave_server(&server).await,
             Request::DeleteChannel { server, channel } => {
                 self.delete_channel(&server, &channel).await
             }
@@ -799,6 +809,7 @@ impl NodeCore {
             self.save_address_book().await;
         }
         self.retry_outbox().await;
+        self.forget_left_servers().await;
         self.periodic_sync();
         self.republish_adverts().await;
     }
@@ -817,6 +828,7 @@ impl ServerRuntime {
             state: None,
             last_sync_ms: None,
             advert_published_ms: None,
+            left: false,
         }
     }
 }

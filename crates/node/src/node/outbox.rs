@@ -209,6 +209,14 @@ impl NodeCore {
         }
     }
 
+    /// Whether an entry of ours in `server` waits for confirmation.
+    pub(crate) fn outbox_holds_server(&self, server: &ServerId) -> bool {
+        self.outbox.values().any(|item| {
+            item.log()
+                .is_some_and(|log| self.server_of_log(&log) == Some(*server))
+        })
+    }
+
     /// Number of entries waiting for confirmation.
     pub(crate) fn outbox_depth(&self) -> usize {
         self.outbox.len()

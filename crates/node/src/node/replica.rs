@@ -68,6 +68,7 @@ impl NodeCore {
             let record = ServerRecord {
                 role: LocalRole::Replica,
                 joined_at_ms: self.now_ms(),
+                left: false,
             };
             if let Ok(ticket) = self.store.put(ns::SERVERS, server.as_bytes(), &record) {
                 let _ = ticket.await;

@@ -75,6 +75,7 @@ impl NodeCore {
                 state: Some(state),
                 last_sync_ms: None,
                 advert_published_ms: None,
+                left: false,
             },
         );
         durable.await?;
@@ -85,6 +86,7 @@ impl NodeCore {
                 &ServerRecord {
                     role: LocalRole::Member,
                     joined_at_ms: self.now_ms(),
+                    left: false,
                 },
             )?
             .await?;
@@ -521,6 +523,84 @@ impl NodeCore {
             self.rotate_key(server).await?;
         }
         Ok(Response::Ok)
+    }
+
+    /// Leaves a server: a `Leave` (our feeds' heads as its cut) goes to
+    /// the others like any control event, the server disappears from our
+    /// lists at once, and it is forgotten here (record, gossip topic, syncs)
+    /// once a peer holds every entry of ours in it (`forget_left_servers`);
+    /// its entries stay in the ledger, so a later join with a new invite
+    /// starts from them. The owner cannot leave: ownership cannot be handed
+    /// on, and a server without its owner could never gain an admin again.
+    pub(crate) async fn leave_server(&mut self, server: &str) -> Result<Response, NodeError> {
+        let server = self.resolve_server(server)?;
+        match self.member_state(&server)?.role_of(&self.me) {
+            None => {
+                return Err(NodeError::new(
+                    ErrorCategory::Permission,
+                    "permission.not_a_member",
+                    "you are no longer a member of this server",
+                ));
+            }
+            Some(Role::Owner) => {
+                return Err(NodeError::new(
+                    ErrorCategory::Permission,
+                    "permission.owner_cannot_leave",
+                    "the owner cannot leave their server",
+                ));
+            }
+            Some(_) => {}
+        }
+        let cut = self.feed_cuts(&server, &self.me)?;
+        self.author_control(server, ControlEvent::Leave { cut })
+            .await?;
+        let joined_at_ms = self
+            .store
+            .get::<ServerRecord>(ns::SERVERS, server.as_bytes())
+            .ok()
+            .flatten()
+            .map_or(0, |record| record.joined_at_ms);
+        self.store
+            .put(
+                ns::SERVERS,
+                server.as_bytes(),
+                &ServerRecord {
+                    role: LocalRole::Member,
+                    joined_at_ms,
+                    left: true,
+                },
+            )?
+            .await?;
+        if let Some(runtime) = self.servers.get_mut(&server) {
+            runtime.left = true;
+        }
+        self.emit(Event::ServersChanged);
+        Ok(Response::Ok)
+    }
+
+    /// Forgets the servers we left once no entry of ours in them waits in
+    /// the outbox any more (our `Leave` reached a peer).
+    pub(crate) async fn forget_left_servers(&mut self) {
+        let left: Vec<ServerId> = self
+            .servers
+            .values()
+            .filter(|runtime| runtime.left)
+            .map(|runtime| runtime.id)
+            .collect();
+        for server in left {
+            if self.outbox_holds_server(&server) {
+                continue;
+            }
+            self.servers.remove(&server);
+            self.topic_peers.remove(&server);
+            if let Err(err) = self.store.delete(ns::SERVERS, server.as_bytes()) {
+                tracing::warn!(%server, code = err.code, "cannot forget a server we left");
+            }
+            if let Err(err) = self.overlay.unsubscribe(server).await {
+                tracing::debug!(%server, %err, "cannot unsubscribe from a server we left");
+            }
+            tracing::info!(%server, "left the server");
+        }
     }
 
     /// The heads of `member`'s feeds in every log of the server.

@@ -19,7 +19,7 @@ impl NodeCore {
     /// A server by hex id or by unique name (case-insensitive).
     pub(crate) fn resolve_server(&self, text: &str) -> Result<ServerId, NodeError> {
         if let Ok(id) = text.parse::<ServerId>()
-            && self.servers.contains_key(&id)
+            && self.servers.get(&id).is_some_and(|runtime| !runtime.left)
         {
             return Ok(id);
         }
@@ -27,10 +27,11 @@ impl NodeCore {
             .servers
             .values()
             .filter(|runtime| {
-                runtime
-                    .state
-                    .as_ref()
-                    .is_some_and(|state| state.profile().name.eq_ignore_ascii_case(text))
+                !runtime.left
+                    && runtime
+                        .state
+                        .as_ref()
+                        .is_some_and(|state| state.profile().name.eq_ignore_ascii_case(text))
             })
             .map(|runtime| runtime.id)
             .collect();
@@ -163,8 +164,9 @@ impl NodeCore {
     pub(crate) fn server_views(&self) -> Vec<ServerView> {
         let mut views: Vec<ServerView> = self
             .servers
-            .keys()
-            .filter_map(|id| self.server_view(id))
+            .values()
+            .filter(|runtime| !runtime.left)
+            .filter_map(|runtime| self.server_view(&runtime.id))
             .collect();
         views.sort_by(|a, b| a.name.cmp(&b.name).then(a.server_id.cmp(&b.server_id)));
         views
