@@ -26,7 +26,6 @@ use super::{Internal, LocalRole, NodeCore, Reply, ServerRecord, ServerRuntime, p
 use crate::api::{ErrorCategory, Event, NodeError, Response};
 use crate::control::{ControlRecord, ServerState};
 use crate::invite_code;
-use crate::local_store::ns;
 use messaging_proto::EntryHash;
 
 /// What the network part of a join brought back.
@@ -244,24 +243,15 @@ impl NodeCore {
         if rejoin {
             self.load_server(server, LocalRole::Member).await?;
         } else {
+            let state = ServerState::genesis(server, &preview.genesis_record, control_log)?;
             self.servers.insert(
                 server,
-                ServerRuntime {
-                    id: server,
-                    genesis: Some(genesis.clone()),
-                    control_log: Some(control_log),
-                    role: LocalRole::Member,
-                    records: Default::default(),
-                    genesis_record: Some(preview.genesis_record.clone()),
-                    state: Some(ServerState::genesis(
-                        server,
-                        &preview.genesis_record,
-                        control_log,
-                    )?),
-                    last_sync_ms: None,
-                    advert_published_ms: None,
-                    left: false,
-                },
+                ServerRuntime::member(
+                    server,
+                    genesis.clone(),
+                    preview.genesis_record.clone(),
+                    state,
+                ),
             );
         }
         let mut sorted = entries;
@@ -277,16 +267,7 @@ impl NodeCore {
             display_name: self.display_name.clone(),
         }));
         self.author_control(server, join).await?;
-        self.store
-            .put(
-                ns::SERVERS,
-                server.as_bytes(),
-                &ServerRecord {
-                    role: LocalRole::Member,
-                    joined_at_ms: self.now_ms(),
-                    left: false,
-                },
-            )?
+        self.save_server_record(&server, &ServerRecord::member(self.now_ms(), false))
             .await?;
         self.connect_server(server).await;
         if let Some(peer) = peer {

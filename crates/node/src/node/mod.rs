@@ -815,7 +815,40 @@ impl NodeCore {
     }
 }
 
+impl ServerRecord {
+    /// A server we are a member of (`left`: or were, until our `Leave`
+    /// reaches a peer).
+    pub(crate) fn member(joined_at_ms: u64, left: bool) -> Self {
+        Self {
+            role: LocalRole::Member,
+            joined_at_ms,
+            left,
+        }
+    }
+}
+
 impl ServerRuntime {
+    /// A server we are a member of, folded up to its genesis.
+    pub(crate) fn member(
+        id: ServerId,
+        genesis: VerifiedEntry,
+        genesis_record: ControlRecord,
+        state: ServerState,
+    ) -> Self {
+        Self {
+            id,
+            control_log: Some(genesis.log_id()),
+            genesis: Some(genesis),
+            role: LocalRole::Member,
+            records: BTreeMap::new(),
+            genesis_record: Some(genesis_record),
+            state: Some(state),
+            last_sync_ms: None,
+            advert_published_ms: None,
+            left: false,
+        }
+    }
+
     /// A replica's entry for a server whose genesis we do not hold yet.
     pub(crate) fn placeholder(id: ServerId) -> Self {
         Self {

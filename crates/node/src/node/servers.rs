@@ -65,30 +65,10 @@ impl NodeCore {
         let state = ServerState::genesis(server, &record, control_log)?;
         self.servers.insert(
             server,
-            ServerRuntime {
-                id: server,
-                genesis: Some(genesis.clone()),
-                control_log: Some(control_log),
-                role: LocalRole::Member,
-                records: Default::default(),
-                genesis_record: Some(record),
-                state: Some(state),
-                last_sync_ms: None,
-                advert_published_ms: None,
-                left: false,
-            },
+            ServerRuntime::member(server, genesis.clone(), record, state),
         );
         durable.await?;
-        self.store
-            .put(
-                ns::SERVERS,
-                server.as_bytes(),
-                &ServerRecord {
-                    role: LocalRole::Member,
-                    joined_at_ms: self.now_ms(),
-                    left: false,
-                },
-            )?
+        self.save_server_record(&server, &ServerRecord::member(self.now_ms(), false))
             .await?;
         self.connect_server(server).await;
         self.add_to_outbox(&genesis, None).await;
@@ -560,22 +540,25 @@ impl NodeCore {
             .ok()
             .flatten()
             .map_or(0, |record| record.joined_at_ms);
-        self.store
-            .put(
-                ns::SERVERS,
-                server.as_bytes(),
-                &ServerRecord {
-                    role: LocalRole::Member,
-                    joined_at_ms,
-                    left: true,
-                },
-            )?
+        self.save_server_record(&server, &ServerRecord::member(joined_at_ms, true))
             .await?;
         if let Some(runtime) = self.servers.get_mut(&server) {
             runtime.left = true;
         }
         self.emit(Event::ServersChanged);
         Ok(Response::Ok)
+    }
+
+    /// Persists what we keep about a server, durably.
+    pub(crate) async fn save_server_record(
+        &self,
+        server: &ServerId,
+        record: &ServerRecord,
+    ) -> Result<(), NodeError> {
+        self.store
+            .put(ns::SERVERS, server.as_bytes(), record)?
+            .await?;
+        Ok(())
     }
 
     /// Forgets the servers we left once no entry of ours in them waits in
