@@ -229,6 +229,9 @@ impl PalaverApp {
                 }
                 if let Some(timeline) = model.timelines.get_mut(&key) {
                     timeline.upsert(message);
+                    if !viewing {
+                        timeline.trim();
+                    }
                 }
                 if viewing && new {
                     model.scroll_to_bottom = true;
@@ -237,8 +240,12 @@ impl PalaverApp {
             }
             Event::DirectMessage { user_id, message } => {
                 let key = Selection::Dm { user: user_id };
+                let viewing = model.selected.as_ref() == Some(&key);
                 if let Some(timeline) = model.timelines.get_mut(&key) {
                     timeline.upsert(message);
+                    if !viewing {
+                        timeline.trim();
+                    }
                 }
                 if model.selected.as_ref() == Some(&key) {
                     model.scroll_to_bottom = true;
@@ -450,6 +457,13 @@ impl PalaverApp {
     }
 
     fn select(&mut self, selection: Selection) {
+        // The timeline we leave goes off screen: bounded again.
+        if let Some(left) = self.model.selected.take()
+            && left != selection
+            && let Some(timeline) = self.model.timelines.get_mut(&left)
+        {
+            timeline.trim();
+        }
         self.model.selected = Some(selection.clone());
         self.model.composer = Default::default();
         self.model.scroll_to_bottom = true;

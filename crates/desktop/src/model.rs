@@ -54,6 +54,11 @@ pub enum Selection {
     },
 }
 
+/// Most messages a timeline off screen keeps in memory: busy channels in
+/// the background of an app left open for days would otherwise grow
+/// without bound.
+pub const MAX_LIVE_MESSAGES: usize = 1_000;
+
 /// One conversation's messages, in display order (by cursor).
 #[derive(Clone, Debug, Default)]
 pub struct Timeline {
@@ -82,6 +87,17 @@ impl Timeline {
         }
         let at = self.messages.partition_point(|m| m.cursor < message.cursor);
         self.messages.insert(at, message);
+    }
+
+    /// Drops the oldest messages beyond [`MAX_LIVE_MESSAGES`] from memory
+    /// (not from the node): done to timelines off screen, so nobody loses
+    /// the rows they read; "Load older messages" brings them back.
+    pub fn trim(&mut self) {
+        let excess = self.messages.len().saturating_sub(MAX_LIVE_MESSAGES);
+        if excess > 0 {
+            self.messages.drain(..excess);
+            self.more_older = true;
+        }
     }
 
     /// Adds a page of older messages (newest first, as the node sends them).

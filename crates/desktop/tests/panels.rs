@@ -551,3 +551,43 @@ fn a_member_leaves_a_server_after_confirming() {
         assert!(harness.state().0.dialog.is_none(), "{button}");
     }
 }
+
+#[test]
+fn a_timeline_off_screen_is_trimmed_to_its_newest_messages_and_pages_back() {
+    use desktop::model::{MAX_LIVE_MESSAGES, Timeline};
+    let message = |seq: u64| support::message(&format!("{seq:04}"), BOB, "bob", "flood", seq);
+    let mut timeline = Timeline {
+        loaded: true,
+        ..Timeline::default()
+    };
+    let total = MAX_LIVE_MESSAGES as u64 + 25;
+    for seq in 1..=total {
+        timeline.upsert(message(seq));
+    }
+    assert_eq!(
+        timeline.messages.len(),
+        total as usize,
+        "on screen: nothing dropped"
+    );
+    timeline.trim();
+    // The newest are kept, the oldest dropped, and paging back brings
+    // them again.
+    assert_eq!(timeline.messages.len(), MAX_LIVE_MESSAGES);
+    assert_eq!(
+        timeline.messages.last().unwrap().cursor,
+        format!("{total:096x}")
+    );
+    assert_eq!(
+        timeline.messages.first().unwrap().cursor,
+        format!("{:096x}", 26)
+    );
+    assert!(timeline.more_older);
+    timeline.add_page((1..=25).rev().map(message).collect(), false);
+    assert_eq!(timeline.messages.len(), total as usize);
+    assert!(!timeline.more_older);
+    // A short timeline keeps everything, and whether older ones exist.
+    let mut short = Timeline::default();
+    short.upsert(message(1));
+    short.trim();
+    assert_eq!((short.messages.len(), short.more_older), (1, false));
+}
