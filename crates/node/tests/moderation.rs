@@ -123,6 +123,22 @@ async fn a_banned_member_is_locked_out_of_what_follows() {
         "D read a message sent after the rotation: {d_texts:?}"
     );
     assert!(d_texts.contains(&"old history".to_owned()));
+    // D's list still shows the server, as removed; leaving takes it off.
+    let d_servers = || async {
+        match d.request(Request::ListServers).await {
+            Response::Servers { servers } => servers
+                .into_iter()
+                .map(|server| server.role)
+                .collect::<Vec<_>>(),
+            other => panic!("unexpected {other:?}"),
+        }
+    };
+    assert_eq!(d_servers().await, ["removed"]);
+    d.request(Request::LeaveServer {
+        server: server.to_owned(),
+    })
+    .await;
+    assert!(d_servers().await.is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -70,7 +70,7 @@ pub fn dialog(ctx: &egui::Context, model: &mut Model, actions: &mut Vec<Action>)
             Dialog::LeaveServer { server, name } => {
                 ui.heading(format!("Leave {name}?"));
                 ui.label(
-                    "The other members are told, and you stop receiving its messages. \
+                    "You stop receiving its messages, and the other members see you go. \
                      What you have read stays on this device; a new invite brings you back.",
                 );
                 ui.horizontal(|ui| {

@@ -506,7 +506,8 @@ impl NodeCore {
     }
 
     /// Leaves a server: a `Leave` (our feeds' heads as its cut) goes to
-    /// the others like any control event, the server disappears from our
+    /// the others like any control event (not when we were removed
+    /// already: then the server only leaves our lists), the server disappears from our
     /// lists at once, and it is forgotten here (record, gossip topic, syncs)
     /// once a peer holds every entry of ours in it (`forget_left_servers`);
     /// its entries stay in the ledger, so a later join with a new invite
@@ -514,14 +515,10 @@ impl NodeCore {
     /// on, and a server without its owner could never gain an admin again.
     pub(crate) async fn leave_server(&mut self, server: &str) -> Result<Response, NodeError> {
         let server = self.resolve_server(server)?;
-        match self.member_state(&server)?.role_of(&self.me) {
-            None => {
-                return Err(NodeError::new(
-                    ErrorCategory::Permission,
-                    "permission.not_a_member",
-                    "you are no longer a member of this server",
-                ));
-            }
+        let member = match self.member_state(&server)?.role_of(&self.me) {
+            // Removed already: there is nobody to tell; the server only
+            // leaves our lists.
+            None => false,
             Some(Role::Owner) => {
                 return Err(NodeError::new(
                     ErrorCategory::Permission,
@@ -529,11 +526,13 @@ impl NodeCore {
                     "the owner cannot leave their server",
                 ));
             }
-            Some(_) => {}
+            Some(_) => true,
+        };
+        if member {
+            let cut = self.feed_cuts(&server, &self.me)?;
+            self.author_control(server, ControlEvent::Leave { cut })
+                .await?;
         }
-        let cut = self.feed_cuts(&server, &self.me)?;
-        self.author_control(server, ControlEvent::Leave { cut })
-            .await?;
         let joined_at_ms = self
             .store
             .get::<ServerRecord>(ns::SERVERS, server.as_bytes())
