@@ -416,3 +416,55 @@ async fn a_member_leaves_and_comes_back_with_a_new_invite() {
     })
     .await;
 }
+
+/// Until our `Leave` reached a peer, a server we left still delivers its
+/// gossip to us (it is stored), but it shows nothing: no events, as in
+/// every list. (No retry confirms the `Leave` here: retries and syncs wait
+/// an hour.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_we_left_sends_no_events_before_it_is_forgotten() {
+    common::init_tracing();
+    let timers = node::NodeTimers {
+        sync_interval: Duration::from_secs(3_600),
+        outbox_first_retry: Duration::from_secs(3_600),
+        outbox_max_retry: Duration::from_secs(3_600),
+        ..node::NodeTimers::fast()
+    };
+    let start = |name, bootstrap| {
+        common::start_with(
+            name,
+            ReplicaScope::None,
+            bootstrap,
+            net_overlay::TransportConfig::Memory,
+            timers.clone(),
+        )
+    };
+    let a = start("alice", &[]).await;
+    let server = a.create_server("garden", false).await.server.server_id;
+    let server = server.as_str();
+    let mut b = start("bob", &[&a]).await;
+    b.join(&a.invite(server).await).await;
+    wait_members(&a, server, 2).await;
+    wait_members(&b, server, 2).await;
+    b.request(Request::LeaveServer {
+        server: server.to_owned(),
+    })
+    .await;
+    wait_members(&a, server, 1).await;
+    while b.events.try_recv().is_some() {}
+    let stored = || async {
+        match b.request(Request::Status).await {
+            Response::Status(status) => status.ledger_entries,
+            other => panic!("unexpected {other:?}"),
+        }
+    };
+    let before = stored().await;
+    a.send(server, "general", "after bob left").await;
+    eventually(WAIT, || async { (stored().await > before).then_some(()) }).await;
+    while let Some(event) = b.events.try_recv() {
+        assert!(
+            !matches!(event, node::api::Event::Message { .. }),
+            "a left server's message was shown: {event:?}"
+        );
+    }
+}

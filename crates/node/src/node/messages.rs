@@ -420,6 +420,12 @@ impl NodeCore {
             return;
         };
         match channel {
+            // A server we left is gone from every list: no events either.
+            Some((server, _))
+                if self
+                    .servers
+                    .get(&server)
+                    .is_some_and(|runtime| runtime.left) => {}
             Some((server, channel)) => self.emit(Event::Message {
                 server_id: server.to_hex(),
                 channel_id: channel.to_hex(),
