@@ -106,12 +106,8 @@ fn three_processes_chat_through_a_replica_and_survive_sigkill() {
     // A follows the channel with `tail --json`: B's messages show up with
     // their server and channel. (`tail` shows what arrives after it has
     // subscribed, so B sends probes until one is seen.)
-    let (mut tail, tail_lines) = follow(&a, &["tail", "garden", "general", "--json"]);
-    let mut probe = 0;
-    let seen_by_tail = eventually("tail to print B's message", || {
-        probe += 1;
+    let seen_by_tail = first_followed(&a, &["tail", "garden", "general", "--json"], |probe| {
         b.send("garden", "general", &format!("tail probe {probe}"));
-        tail_lines.recv_timeout(Duration::from_secs(2)).ok()
     });
     assert!(
         seen_by_tail["text"]
@@ -125,16 +121,10 @@ fn three_processes_chat_through_a_replica_and_survive_sigkill() {
         seen_by_tail["channel_id"],
         server["channels"][0]["channel_id"]
     );
-    let _ = tail.kill();
-    let _ = tail.wait();
 
     // `dm tail` follows one conversation the same way.
-    let (mut dm_tail, dm_lines) = follow(&a, &["dm", "tail", &b_id, "--json"]);
-    let mut probe = 0;
-    let seen_by_dm_tail = eventually("dm tail to print B's direct message", || {
-        probe += 1;
+    let seen_by_dm_tail = first_followed(&a, &["dm", "tail", &b_id, "--json"], |probe| {
         b.json(&["dm", "send", &a_id, &format!("dm probe {probe}")]);
-        dm_lines.recv_timeout(Duration::from_secs(2)).ok()
     });
     assert!(
         seen_by_dm_tail["text"]
@@ -145,8 +135,6 @@ fn three_processes_chat_through_a_replica_and_survive_sigkill() {
     assert_eq!(seen_by_dm_tail["user_id"], b_id.as_str());
     assert_eq!(seen_by_dm_tail["author"], b_id.as_str());
     assert!(seen_by_dm_tail.get("server_id").is_none());
-    let _ = dm_tail.kill();
-    let _ = dm_tail.wait();
     let bad = a.run(&["dm", "tail", "nobody", "--json"]);
     assert_eq!(
         (bad.code, bad.error_code().as_str()),
@@ -219,12 +207,11 @@ fn three_processes_chat_through_a_replica_and_survive_sigkill() {
     eprintln!("end-to-end scenario took {:?}", started.elapsed());
 }
 
-/// Runs a following subcommand (`tail`, `dm tail`) of `dir` with `args`;
-/// its JSON lines arrive on the receiver as they are printed.
-fn follow(
-    dir: &DataDir,
-    args: &[&str],
-) -> (std::process::Child, mpsc::Receiver<serde_json::Value>) {
+/// Runs a following subcommand (`tail`, `dm tail`) of `dir` with `args`
+/// and calls `probe(n)` (n = 1, 2, …) until it prints a JSON line: it only
+/// shows what arrives after it has subscribed. Returns that line; the
+/// subcommand is stopped.
+fn first_followed(dir: &DataDir, args: &[&str], mut probe: impl FnMut(u32)) -> serde_json::Value {
     let mut child = dir
         .command(args)
         .stdout(Stdio::piped())
@@ -241,7 +228,15 @@ fn follow(
             }
         }
     });
-    (child, lines)
+    let mut sent = 0;
+    let first = eventually(&format!("{args:?} to print a line"), || {
+        sent += 1;
+        probe(sent);
+        lines.recv_timeout(Duration::from_secs(2)).ok()
+    });
+    let _ = child.kill();
+    let _ = child.wait();
+    first
 }
 
 /// Channels are created, renamed (the topic stays unless a new one is

@@ -125,13 +125,11 @@ async fn a_banned_member_is_locked_out_of_what_follows() {
     assert!(d_texts.contains(&"old history".to_owned()));
     // D's list still shows the server, as removed; leaving takes it off.
     let d_servers = || async {
-        match d.request(Request::ListServers).await {
-            Response::Servers { servers } => servers
-                .into_iter()
-                .map(|server| server.role)
-                .collect::<Vec<_>>(),
-            other => panic!("unexpected {other:?}"),
-        }
+        let servers = d.servers().await;
+        servers
+            .into_iter()
+            .map(|server| server.role)
+            .collect::<Vec<_>>()
     };
     assert_eq!(d_servers().await, ["removed"]);
     d.request(Request::LeaveServer {
@@ -267,24 +265,15 @@ async fn channels_are_renamed_and_deleted_by_admins_only() {
         topic: "dice".into(),
     })
     .await;
-    let channels = |node: &common::TestNode| {
-        let request = Request::ListChannels {
-            server: server.to_owned(),
-        };
-        let handle = node.handle.clone();
-        async move {
-            match handle.request(request).await.unwrap() {
-                Response::Channels { channels } => {
-                    let mut channels: Vec<(String, String)> = channels
-                        .into_iter()
-                        .map(|channel| (channel.name, channel.topic))
-                        .collect();
-                    channels.sort();
-                    channels
-                }
-                other => panic!("unexpected {other:?}"),
-            }
-        }
+    let channels = async |node: &common::TestNode| {
+        let mut channels: Vec<(String, String)> = node
+            .channels(server)
+            .await
+            .into_iter()
+            .map(|channel| (channel.name, channel.topic))
+            .collect();
+        channels.sort();
+        channels
     };
     let general = ("general".to_owned(), String::new());
     let named = |name: &str, topic: &str| {
@@ -371,15 +360,7 @@ async fn a_member_leaves_and_comes_back_with_a_new_invite() {
     assert_eq!(a.detail(server).await.members.len(), 2);
 
     b.request(leave()).await;
-    let servers = |node: &common::TestNode| {
-        let handle = node.handle.clone();
-        async move {
-            match handle.request(Request::ListServers).await.unwrap() {
-                Response::Servers { servers } => servers.len(),
-                other => panic!("unexpected {other:?}"),
-            }
-        }
-    };
+    let servers = async |node: &common::TestNode| node.servers().await.len();
     assert_eq!(servers(&b).await, 0);
     let gone = b
         .handle

@@ -340,6 +340,27 @@ impl TestNode {
         texts
     }
 
+    /// The servers this node lists.
+    pub(crate) async fn servers(&self) -> Vec<node::api::ServerView> {
+        match self.request(Request::ListServers).await {
+            Response::Servers { servers } => servers,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    /// A server's live channels.
+    pub(crate) async fn channels(&self, server: &str) -> Vec<node::api::ChannelView> {
+        match self
+            .request(Request::ListChannels {
+                server: server.to_owned(),
+            })
+            .await
+        {
+            Response::Channels { channels } => channels,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
     pub(crate) async fn detail(&self, server: &str) -> ServerDetail {
         match self
             .request(Request::ServerInfo {
