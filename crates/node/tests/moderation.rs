@@ -334,9 +334,10 @@ async fn channels_are_renamed_and_deleted_by_admins_only() {
     }
 }
 
-/// A member leaves: the others see it go and keep its messages; the server
-/// disappears from its lists and requests, also after a restart; the owner
-/// cannot leave; a new invite brings the member back, with the history.
+/// A member leaves: the others see it go and keep its messages; the owner
+/// rotates the key; the server disappears from its lists and requests,
+/// also after a restart; the owner cannot leave; a new invite brings the
+/// member back, with the history before and after it left.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_member_leaves_and_comes_back_with_a_new_invite() {
     let (_r, a, b, server) = owner_replica_and_joiner().await;
@@ -378,6 +379,13 @@ async fn a_member_leaves_and_comes_back_with_a_new_invite() {
     assert_eq!(again.code, "node.unknown_server");
     wait_members(&a, server, 1).await;
     assert_eq!(a.texts(server, "general").await, ["before leaving"]);
+    // The owner rotates the key B left with: what follows is sealed under
+    // a key B never had.
+    eventually(WAIT, || async {
+        (a.detail(server).await.key_epoch == 2).then_some(())
+    })
+    .await;
+    a.send(server, "general", "after bob left").await;
 
     let b = b.restart().await;
     assert_eq!(servers(&b).await, 0);
@@ -389,19 +397,28 @@ async fn a_member_leaves_and_comes_back_with_a_new_invite() {
     channels.sort();
     assert_eq!(channels, ["general", "random"]);
     assert_eq!(joined.members.len(), 2);
+    assert_eq!(joined.key_epoch, 2);
     wait_members(&a, server, 2).await;
-    assert_eq!(b.texts(server, "general").await, ["before leaving"]);
-    b.send(server, "general", "back again").await;
+    // The new invite's key opens what followed; the rotation's wrapped key
+    // opens what came before.
     eventually(WAIT, || async {
-        (a.texts(server, "general").await == ["before leaving", "back again"]).then_some(())
+        (b.texts(server, "general").await == ["before leaving", "after bob left"]).then_some(())
     })
     .await;
+    b.send(server, "general", "back again").await;
+    eventually(WAIT, || async {
+        (a.texts(server, "general").await == ["before leaving", "after bob left", "back again"])
+            .then_some(())
+    })
+    .await;
+    // One rotation for one departure.
+    assert_eq!(a.detail(server).await.key_epoch, 2);
 }
 
 /// Until our `Leave` reached a peer, a server we left still delivers its
 /// gossip to us (it is stored), but it shows nothing: no events, as in
 /// every list. (No retry confirms the `Leave` here: retries and syncs wait
-/// an hour.)
+/// an hour. The owner is offline, so no key rotation hides what follows.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_we_left_sends_no_events_before_it_is_forgotten() {
     common::init_tracing();
@@ -411,7 +428,7 @@ async fn a_server_we_left_sends_no_events_before_it_is_forgotten() {
         outbox_max_retry: Duration::from_secs(3_600),
         ..node::NodeTimers::fast()
     };
-    let start = |name, bootstrap| {
+    let start = async |name: &str, bootstrap: &[&common::TestNode]| {
         common::start_with(
             name,
             ReplicaScope::None,
@@ -419,19 +436,24 @@ async fn a_server_we_left_sends_no_events_before_it_is_forgotten() {
             net_overlay::TransportConfig::Memory,
             timers.clone(),
         )
+        .await
     };
     let a = start("alice", &[]).await;
     let server = a.create_server("garden", false).await.server.server_id;
     let server = server.as_str();
     let mut b = start("bob", &[&a]).await;
     b.join(&a.invite(server).await).await;
-    wait_members(&a, server, 2).await;
-    wait_members(&b, server, 2).await;
+    let c = start("carol", &[&a, &b]).await;
+    c.join(&a.invite(server).await).await;
+    for node in [&a, &b, &c] {
+        wait_members(node, server, 3).await;
+    }
+    a.stop().await;
     b.request(Request::LeaveServer {
         server: server.to_owned(),
     })
     .await;
-    wait_members(&a, server, 1).await;
+    wait_members(&c, server, 2).await;
     while b.events.try_recv().is_some() {}
     let stored = || async {
         match b.request(Request::Status).await {
@@ -440,7 +462,7 @@ async fn a_server_we_left_sends_no_events_before_it_is_forgotten() {
         }
     };
     let before = stored().await;
-    a.send(server, "general", "after bob left").await;
+    c.send(server, "general", "after bob left").await;
     eventually(WAIT, || async { (stored().await > before).then_some(()) }).await;
     while let Some(event) = b.events.try_recv() {
         assert!(

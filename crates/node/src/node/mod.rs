@@ -202,6 +202,9 @@ pub(crate) struct NodeCore {
     pub(crate) directory: HashMap<ServerId, messaging_proto::SignedAdvert>,
     /// Key grants owed to new members, written outside the ingest path.
     pub(crate) deferred_grants: Vec<(ServerId, UserId)>,
+    /// Servers of ours a member left: their key is rotated outside the
+    /// ingest path, so that the member cannot read what follows.
+    pub(crate) deferred_rotations: HashSet<ServerId>,
     /// Servers whose bootstrap peers changed.
     pub(crate) deferred_connect: HashSet<ServerId>,
     /// Background tasks that hold the ledger (syncs), ended at shutdown.
@@ -309,6 +312,7 @@ impl Node {
             retry_spaces: HashSet::new(),
             directory: HashMap::new(),
             deferred_grants: Vec::new(),
+            deferred_rotations: HashSet::new(),
             deferred_connect: HashSet::new(),
             tasks: tokio::task::JoinSet::new(),
             address_book_saved: None,

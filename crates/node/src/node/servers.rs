@@ -688,7 +688,7 @@ impl NodeCore {
     }
 
     /// Reacts to an applied control record: keys for us, names, key grants
-    /// owed to new members.
+    /// owed to new members, the rotation owed when a member leaves.
     pub(crate) async fn after_control(&mut self, server: ServerId, record: &ControlRecord) {
         let space = SpaceId::from(server);
         match &record.event {
@@ -726,8 +726,32 @@ impl NodeCore {
             ControlEvent::SetBootstrapPeers(_) => {
                 self.deferred_connect.insert(server);
             }
+            ControlEvent::Leave { .. } if self.rotation_owed_after(server, record) => {
+                self.deferred_rotations.insert(server);
+            }
             _ => {}
         }
+    }
+
+    /// A member who leaves keeps the key of the epoch it left in. The owner
+    /// rotates it (as a kick does), unless a rotation follows the `Leave`
+    /// already (a `Leave` that arrived late, or one we applied before).
+    fn rotation_owed_after(&self, server: ServerId, record: &ControlRecord) -> bool {
+        let Some(runtime) = self.servers.get(&server) else {
+            return false;
+        };
+        let Some(state) = runtime.state.as_ref() else {
+            return false;
+        };
+        record.author != self.me
+            && state.owner() == self.me
+            && !runtime
+                .records
+                .range((
+                    std::ops::Bound::Excluded(record.order_key()),
+                    std::ops::Bound::Unbounded,
+                ))
+                .any(|(_, later)| matches!(later.event, ControlEvent::KeyRotation(_)))
     }
 
     /// A joiner whose entry is under an older epoch needs the current key:
@@ -790,6 +814,12 @@ impl NodeCore {
             });
             if let Err(err) = self.author_control(server, event).await {
                 tracing::warn!(code = err.code, "cannot grant the key to a new member");
+            }
+        }
+        let rotations: Vec<ServerId> = self.deferred_rotations.drain().collect();
+        for server in rotations {
+            if let Err(err) = self.rotate_key(server).await {
+                tracing::warn!(code = err.code, "cannot rotate the key after a member left");
             }
         }
         let connects: Vec<ServerId> = self.deferred_connect.drain().collect();
