@@ -28,6 +28,11 @@ pub enum Action {
         /// The message replied to.
         reply_to: Option<String>,
     },
+    /// Send a refused message of the current conversation again (same
+    /// client transaction id).
+    RetrySend(String),
+    /// Drop a refused message of the current conversation.
+    DiscardSend(String),
     /// Replace the text of one of our messages.
     Edit {
         /// The message.

@@ -9,7 +9,7 @@ use node::api::{Event, HistoryPage, NodeError, Request, Response};
 
 use crate::actions::Action;
 use crate::bridge::{IdentityState, Inbound, Lifecycle, NodeBridge, Pending, StartRequest};
-use crate::model::{Dialog, Model, Phase, Selection, Settings};
+use crate::model::{Dialog, Model, PendingSend, Phase, Selection, Settings};
 use crate::ui;
 
 /// Messages per history page.
@@ -351,7 +351,7 @@ impl PalaverApp {
             }
             (Purpose::Send { key, txn }, Response::Sent(_)) => {
                 if let Some(timeline) = model.timelines.get_mut(&key) {
-                    timeline.pending.retain(|(pending, _)| *pending != txn);
+                    timeline.pending.retain(|pending| pending.txn != txn);
                 }
             }
             (Purpose::CreateServer, Response::Server(detail)) => {
@@ -442,8 +442,13 @@ impl PalaverApp {
                 }
             }
             Purpose::Send { key, txn } => {
-                if let Some(timeline) = model.timelines.get_mut(key) {
-                    timeline.pending.retain(|(pending, _)| pending != txn);
+                // Kept with the reason, to be retried or discarded.
+                if let Some(pending) = model
+                    .timelines
+                    .get_mut(key)
+                    .and_then(|timeline| timeline.pending_send(txn))
+                {
+                    pending.failed = Some(err.message.clone());
                 }
             }
             _ => {}
@@ -592,6 +597,14 @@ impl PalaverApp {
                 }
             }
             Action::Send { text, reply_to } => self.send(text, reply_to),
+            Action::RetrySend(txn) => self.retry_send(&txn),
+            Action::DiscardSend(txn) => {
+                if let Some(timeline) = self.model.current_timeline_mut() {
+                    timeline
+                        .pending
+                        .retain(|pending| pending.txn != txn || pending.failed.is_none());
+                }
+            }
             Action::Edit { message_id, text } => {
                 self.model.composer = Default::default();
                 if let Some(Selection::Channel { server, channel }) = self.model.selected.clone() {
@@ -798,15 +811,49 @@ impl PalaverApp {
         let Some(key) = self.model.selected.clone() else {
             return;
         };
-        let txn = random_txn();
         self.model.composer = Default::default();
+        let pending = PendingSend {
+            txn: random_txn(),
+            text,
+            reply_to,
+            failed: None,
+        };
         self.model
             .timelines
             .entry(key.clone())
             .or_default()
             .pending
-            .push((txn.clone(), text.clone()));
+            .push(pending.clone());
         self.model.scroll_to_bottom = true;
+        self.request_send(key, pending);
+    }
+
+    /// Sends a refused message again, under its transaction id.
+    fn retry_send(&mut self, txn: &str) {
+        let Some(key) = self.model.selected.clone() else {
+            return;
+        };
+        let Some(pending) = self
+            .model
+            .timelines
+            .get_mut(&key)
+            .and_then(|timeline| timeline.pending_send(txn))
+            .filter(|pending| pending.failed.is_some())
+        else {
+            return;
+        };
+        pending.failed = None;
+        let pending = pending.clone();
+        self.request_send(key, pending);
+    }
+
+    fn request_send(&mut self, key: Selection, pending: PendingSend) {
+        let PendingSend {
+            txn,
+            text,
+            reply_to,
+            ..
+        } = pending;
         let request = match &key {
             Selection::Channel { server, channel } => Request::Send {
                 server: server.clone(),

@@ -59,13 +59,28 @@ pub enum Selection {
 /// without bound.
 pub const MAX_LIVE_MESSAGES: usize = 1_000;
 
+/// One of our sends the node has not acknowledged.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PendingSend {
+    /// Client transaction id: a retry sends it again, so a message the
+    /// node stored after all is not written twice.
+    pub txn: String,
+    /// The text.
+    pub text: String,
+    /// The message replied to.
+    pub reply_to: Option<String>,
+    /// Why the node refused it (`None` while it is being sent).
+    pub failed: Option<String>,
+}
+
 /// One conversation's messages, in display order (by cursor).
 #[derive(Clone, Debug, Default)]
 pub struct Timeline {
     /// Messages, oldest first.
     pub messages: Vec<MessageView>,
-    /// Our sends not yet acknowledged (client txn id, text).
-    pub pending: Vec<(String, String)>,
+    /// Our sends not yet acknowledged, or refused (kept until the user
+    /// retries or discards them: typed words are never dropped silently).
+    pub pending: Vec<PendingSend>,
     /// Older messages exist (page back from the first one's cursor).
     pub more_older: bool,
     /// A page request is in flight.
@@ -108,6 +123,11 @@ impl Timeline {
         self.more_older = more;
         self.loading = false;
         self.loaded = true;
+    }
+
+    /// Our send with this transaction id, if it is still here.
+    pub fn pending_send(&mut self, txn: &str) -> Option<&mut PendingSend> {
+        self.pending.iter_mut().find(|pending| pending.txn == txn)
     }
 
     /// Our latest message that is not redacted (for "edit last message").
@@ -361,6 +381,11 @@ impl Model {
     /// The timeline of the selection.
     pub fn current_timeline(&self) -> Option<&Timeline> {
         self.timelines.get(self.selected.as_ref()?)
+    }
+
+    /// The timeline on screen, to change it.
+    pub fn current_timeline_mut(&mut self) -> Option<&mut Timeline> {
+        self.timelines.get_mut(self.selected.as_ref()?)
     }
 
     /// Our role in a server.

@@ -15,6 +15,7 @@ use desktop::model::{Phase, Settings};
 use desktop::{AppConfig, PalaverApp};
 use egui::Key;
 use egui::accesskit::Role;
+use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
 use node::api::{Request, Response};
 
@@ -50,21 +51,7 @@ fn create_join_chat_and_get_a_reply() {
     harness.step();
 
     // Onboarding: a passphrase-protected identity; the node starts.
-    harness.get_by_label("Display name").focus();
-    harness.get_by_label("Display name").type_text("ada");
-    harness.get_by_label("Passphrase").focus();
-    harness
-        .get_by_label("Passphrase")
-        .type_text("correct horse battery staple");
-    harness.step();
-    harness.get_by_label("Confirm passphrase").focus();
-    harness
-        .get_by_label("Confirm passphrase")
-        .type_text("correct horse battery staple");
-    harness.get_by_label("Create identity").click();
-    pump(&mut harness, "the node to start", |app| {
-        app.model.phase == Phase::Ready && app.model.me.is_some()
-    });
+    onboard(&mut harness);
     assert_eq!(
         desktop::bridge::identity_state(dir.path()),
         desktop::bridge::IdentityState::Present { keyring: false }
@@ -99,22 +86,7 @@ fn create_join_chat_and_get_a_reply() {
     assert!(harness.state().model.servers.is_empty());
 
     // The real code joins and opens #general.
-    harness.state_mut().model.dialog = Some(desktop::model::Dialog::Join {
-        code: String::new(),
-        error: None,
-        busy: false,
-    });
-    harness.run_steps(2);
-    harness.get_by_label("Invite code").focus();
-    harness.get_by_label("Invite code").type_text(&invite);
-    harness.run_steps(2);
-    harness.get_by_label("Join").click();
-    pump(&mut harness, "the join", |app| {
-        app.model.dialog.is_none() && app.model.selected.is_some()
-    });
-    pump(&mut harness, "the server in the rail", |app| {
-        app.model.servers.iter().any(|s| s.server_id == server)
-    });
+    join(&mut harness, &invite, &server);
 
     // Enter sends; the host receives it.
     harness
@@ -206,4 +178,176 @@ fn create_join_chat_and_get_a_reply() {
         }
     });
     harness.state_mut().shutdown();
+}
+
+/// A message the node refuses (we were kicked) keeps its text in the
+/// timeline with the reason. Once a new invite brings us back, Retry sends
+/// it, under its transaction id, once. Discard drops a refused message.
+#[test]
+fn a_refused_message_is_kept_and_goes_out_on_retry() {
+    let host = Host::start();
+    let server = match host.request(Request::CreateServer {
+        name: "Garden Club".into(),
+        description: String::new(),
+        public: false,
+    }) {
+        Response::Server(detail) => detail.server.server_id,
+        other => panic!("unexpected {other:?}"),
+    };
+    let invite = || match host.request(Request::CreateInvite {
+        server: server.clone(),
+        expires_in_ms: None,
+        max_uses: None,
+    }) {
+        Response::Invite(invite) => invite.invite,
+        other => panic!("unexpected {other:?}"),
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let config = AppConfig {
+        node: memory_config(dir.path().to_path_buf(), vec![host.addr.clone()]),
+        launched: Instant::now(),
+    };
+    let mut app = PalaverApp::new(config, Settings::default(), None, || {});
+    app.model.keyring_available = false;
+    let mut harness = app_harness(app);
+    harness.step();
+    onboard(&mut harness);
+    join(&mut harness, &invite(), &server);
+    let me = harness.state().model.me.clone().unwrap().user_id;
+    let kick = || {
+        host.request(Request::Kick {
+            server: server.clone(),
+            user: me.clone(),
+            reason: String::new(),
+        })
+    };
+    let removed = |app: &PalaverApp| {
+        app.model
+            .servers
+            .iter()
+            .any(|s| s.server_id == server && s.role == "removed")
+    };
+    let send = |harness: &mut Harness<'static, PalaverApp>, text: &str| {
+        harness
+            .get_by_role_and_label(Role::MultilineTextInput, "Message")
+            .focus();
+        harness
+            .get_by_role_and_label(Role::MultilineTextInput, "Message")
+            .type_text(text);
+        harness.step();
+        harness.key_press(Key::Enter);
+        harness.step();
+    };
+    let refused = |app: &PalaverApp| {
+        app.model
+            .current_timeline()
+            .is_some_and(|t| t.pending.len() == 1 && t.pending[0].failed.is_some())
+    };
+
+    kick();
+    pump(&mut harness, "the kick to arrive", removed);
+    send(&mut harness, "still here?");
+    pump(&mut harness, "the refusal", refused);
+    harness.run_steps(2);
+    harness.get_by_label("still here?");
+    let reason = harness.state().model.current_timeline().unwrap().pending[0]
+        .failed
+        .clone()
+        .unwrap();
+    harness.get_by_label(&format!("Not sent: {reason}"));
+
+    // Back with a new invite: Retry sends it, once.
+    join(&mut harness, &invite(), &server);
+    harness.run_steps(2);
+    harness.get_by_label("Retry").click();
+    pump(&mut harness, "the retried send", |app| {
+        app.model
+            .current_timeline()
+            .is_some_and(|t| t.pending.is_empty())
+    });
+    wait_for("the host to receive the retried message", || {
+        harness.step();
+        host.texts(&server)
+            .contains(&"still here?".to_owned())
+            .then_some(())
+    });
+    harness.run_steps(4);
+    let mine = harness
+        .state()
+        .model
+        .current_timeline()
+        .unwrap()
+        .messages
+        .iter()
+        .filter(|m| m.text == "still here?")
+        .count();
+    assert_eq!(mine, 1);
+
+    // Discard: a refused message goes, and nothing is sent.
+    kick();
+    pump(&mut harness, "the second kick", removed);
+    send(&mut harness, "never mind");
+    pump(&mut harness, "the second refusal", refused);
+    harness.run_steps(2);
+    harness.get_by_label("Discard").click();
+    harness.run_steps(2);
+    assert!(
+        harness
+            .state()
+            .model
+            .current_timeline()
+            .unwrap()
+            .pending
+            .is_empty()
+    );
+    assert!(harness.query_by_label("never mind").is_none());
+    assert_eq!(
+        host.texts(&server)
+            .iter()
+            .filter(|text| *text == "still here?")
+            .count(),
+        1
+    );
+    harness.state_mut().shutdown();
+}
+
+/// Creates a passphrase-protected identity through the onboarding screen
+/// and waits for the node to start.
+fn onboard(harness: &mut Harness<'static, PalaverApp>) {
+    harness.get_by_label("Display name").focus();
+    harness.get_by_label("Display name").type_text("ada");
+    harness.get_by_label("Passphrase").focus();
+    harness
+        .get_by_label("Passphrase")
+        .type_text("correct horse battery staple");
+    harness.step();
+    harness.get_by_label("Confirm passphrase").focus();
+    harness
+        .get_by_label("Confirm passphrase")
+        .type_text("correct horse battery staple");
+    harness.get_by_label("Create identity").click();
+    pump(harness, "the node to start", |app| {
+        app.model.phase == Phase::Ready && app.model.me.is_some()
+    });
+}
+
+/// Joins with `invite` through the join dialog and waits for the server
+/// to open.
+fn join(harness: &mut Harness<'static, PalaverApp>, invite: &str, server: &str) {
+    harness.state_mut().model.dialog = Some(desktop::model::Dialog::Join {
+        code: String::new(),
+        error: None,
+        busy: false,
+    });
+    harness.run_steps(2);
+    harness.get_by_label("Invite code").focus();
+    harness.get_by_label("Invite code").type_text(invite);
+    harness.run_steps(2);
+    harness.get_by_label("Join").click();
+    pump(harness, "the join", |app| {
+        app.model.dialog.is_none() && app.model.selected.is_some()
+    });
+    pump(harness, "the server in the rail", |app| {
+        app.model.servers.iter().any(|s| s.server_id == server)
+    });
 }

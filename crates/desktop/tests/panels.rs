@@ -591,3 +591,33 @@ fn a_timeline_off_screen_is_trimmed_to_its_newest_messages_and_pages_back() {
     short.trim();
     assert_eq!((short.messages.len(), short.more_older), (1, false));
 }
+
+#[test]
+fn a_refused_message_keeps_its_text_until_it_is_retried_or_discarded() {
+    use desktop::model::PendingSend;
+    let mut model = ready_model();
+    let pending = |txn: &str, text: &str, failed: Option<&str>| PendingSend {
+        txn: txn.into(),
+        text: text.into(),
+        reply_to: None,
+        failed: failed.map(str::to_owned),
+    };
+    model.current_timeline_mut().unwrap().pending = vec![
+        pending("t1", "words the node refused", Some("the disk is full")),
+        pending("t2", "words on their way", None),
+    ];
+    let mut harness = harness(model);
+    harness.run();
+    harness.get_by_label("words the node refused");
+    harness.get_by_label("Not sent: the disk is full");
+    harness.get_by_label("words on their way");
+    // One row failed: one choice of each.
+    assert_eq!(harness.query_all_by_label("Retry").count(), 1);
+    harness.get_by_label("Retry").click();
+    harness.run();
+    assert_eq!(harness.state().1, vec![Action::RetrySend("t1".into())]);
+    harness.state_mut().1.clear();
+    harness.get_by_label("Discard").click();
+    harness.run();
+    assert_eq!(harness.state().1, vec![Action::DiscardSend("t1".into())]);
+}

@@ -11,7 +11,7 @@ use node::api::{DeliveryState, MessageView};
 use super::icons;
 use super::time::{self, Clock};
 use crate::actions::Action;
-use crate::model::{Model, Selection, Timeline};
+use crate::model::{Model, PendingSend, Selection, Timeline};
 
 /// Reactions offered in the context menu.
 pub use super::icons::QUICK_REACTIONS;
@@ -167,7 +167,7 @@ enum Item {
     Day(chrono::NaiveDate),
     /// A message; `continued` when the previous one has the same author.
     Message { index: usize, continued: bool },
-    /// One of our sends not yet acknowledged.
+    /// One of our sends not yet acknowledged, or refused.
     Pending(usize),
 }
 
@@ -177,7 +177,8 @@ enum ItemKey {
     Top,
     Day(chrono::NaiveDate),
     Message(egui::Id, bool),
-    Pending(usize),
+    /// Index, and whether it was refused (a refused row is taller).
+    Pending(usize, bool),
 }
 
 impl Item {
@@ -204,7 +205,13 @@ impl Item {
                 egui::Id::new(&timeline.messages[index].message_id),
                 continued,
             ),
-            Self::Pending(index) => ItemKey::Pending(index),
+            Self::Pending(index) => ItemKey::Pending(
+                index,
+                timeline
+                    .pending
+                    .get(index)
+                    .is_some_and(|pending| pending.failed.is_some()),
+            ),
         }
     }
 }
@@ -298,13 +305,39 @@ fn draw_item(
             message_row(ui, &timeline.messages[index], &row, actions);
         }
         Item::Pending(index) => {
-            if let Some((_, text)) = timeline.pending.get(index) {
-                ui.horizontal_wrapped(|ui| {
-                    ui.label(RichText::new(text).weak());
-                    ui.label(RichText::new(icons::SENDING).weak())
-                        .on_hover_text("Sending…");
-                });
+            if let Some(pending) = timeline.pending.get(index) {
+                pending_row(ui, pending, actions);
             }
+        }
+    }
+}
+
+/// A send on its way (weak, with the sending mark), or refused: the text
+/// stays, with the reason and the choice to retry or discard it.
+fn pending_row(ui: &mut egui::Ui, pending: &PendingSend, actions: &mut Vec<Action>) {
+    match &pending.failed {
+        None => {
+            ui.horizontal_wrapped(|ui| {
+                ui.label(RichText::new(&pending.text).weak());
+                ui.label(RichText::new(icons::SENDING).weak())
+                    .on_hover_text("Sending…");
+            });
+        }
+        Some(reason) => {
+            ui.label(RichText::new(&pending.text).weak());
+            ui.horizontal_wrapped(|ui| {
+                ui.label(
+                    RichText::new(format!("Not sent: {reason}"))
+                        .small()
+                        .color(ui.visuals().error_fg_color),
+                );
+                if ui.small_button("Retry").clicked() {
+                    actions.push(Action::RetrySend(pending.txn.clone()));
+                }
+                if ui.small_button("Discard").clicked() {
+                    actions.push(Action::DiscardSend(pending.txn.clone()));
+                }
+            });
         }
     }
 }
