@@ -558,6 +558,19 @@ fn send_fails_with_storage_error(dir: &DataDir, text: &str) -> String {
     error["code"].as_str().unwrap().to_owned()
 }
 
+/// The names of the server's channels, sorted.
+fn channel_names(dir: &DataDir) -> Vec<String> {
+    let ran = dir.run(&["channel", "list", SERVER, "--json"]);
+    assert_eq!(ran.code, 0, "{ran:?}");
+    let mut names: Vec<String> = ran
+        .json_lines()
+        .iter()
+        .map(|channel| channel["name"].as_str().unwrap().to_owned())
+        .collect();
+    names.sort();
+    names
+}
+
 /// Sends until one succeeds (the ledger may take a moment to come back);
 /// every failure before must be a `storage` error.
 fn send_once_writable(dir: &DataDir, text: &str) -> String {
@@ -710,6 +723,12 @@ fn full_disk_reports_storage_errors_and_recovers() {
     let _b_node = b.start(&args);
     let mut a_node = a.start(&args);
     form_server(&b, &[&a]);
+    // A admin, to author control events.
+    let a_id = a.json(&["id"])["user_id"].as_str().unwrap().to_owned();
+    b.json(&["role", "grant", SERVER, &a_id, "admin"]);
+    eventually("A to be an admin", || {
+        (a.json(&["server", "info", SERVER])["role"] == "admin").then_some(())
+    });
     let mut acked = Acked::new();
     for index in 0..5 {
         send_acked(&a, &mut acked, &format!("before {index}"));
@@ -719,8 +738,24 @@ fn full_disk_reports_storage_errors_and_recovers() {
     let synced = syncs_served(&a);
     let filler = a.path.join("filler");
     let filled = fill(&filler);
-    // The ledger's last page may still have room: sends succeed (and are
-    // durable) until it is used up.
+    // The ledger's last page may still have room: control events and sends
+    // succeed (and are durable) until it is used up. The first write that
+    // fails is a control event: its flush fails after it was applied.
+    for index in 0.. {
+        let name = format!("while-filling-{index}");
+        let created = a.run(&["channel", "create", SERVER, &name, "--json"]);
+        if created.code == 0 {
+            assert!(index < 100, "channels are always created on a full disk");
+            continue;
+        }
+        assert_eq!(
+            created.json()["error"]["category"],
+            "storage",
+            "{created:?}"
+        );
+        eprintln!("full disk: {index} channels created after filling");
+        break;
+    }
     let mut codes = Vec::new();
     for index in 0.. {
         let text = format!("while filling {index}");
@@ -769,9 +804,15 @@ fn full_disk_reports_storage_errors_and_recovers() {
         stored_unacknowledged(&a, &acked)
     );
     check_everything(&b, &a, &from_b, "full disk: bob's messages at alice");
+    // The node's state is what its ledger holds: the same channels now as
+    // after a restart (a failed control event is not in force in memory
+    // alone).
+    let live = channel_names(&a);
+    eprintln!("full disk: channels after recovery {live:?}");
     a_node.kill();
     let _a_node = a.start(&args);
     check_everything(&a, &b, &acked, "full disk: after a SIGKILL");
+    assert_eq!(channel_names(&a), live, "channels differ after a restart");
     eprintln!(
         "full-disk test took {:.1} s",
         started.elapsed().as_secs_f64()

@@ -31,6 +31,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -157,6 +158,8 @@ pub struct SledLedger {
     /// database was let go. (A leaf lock: nothing is taken while holding
     /// it.)
     closed_by: Mutex<Option<LedgerError>>,
+    /// Successful reopens so far (see [`SledLedger::reopens`]).
+    reopens: AtomicU64,
     private: PrivateCipher,
     storage_key_matches: bool,
 }
@@ -460,9 +463,18 @@ impl SledLedger {
             write_lock: Mutex::new(false),
             recovery: Mutex::new(None),
             closed_by: Mutex::new(None),
+            reopens: AtomicU64::new(0),
             private,
             storage_key_matches,
         })
+    }
+
+    /// How many times the database was reopened after a storage failure.
+    /// Each reopen may drop writes whose tickets failed: whoever keeps
+    /// state derived from the ledger in memory rebuilds it when this
+    /// changes.
+    pub fn reopens(&self) -> u64 {
+        self.reopens.load(Ordering::SeqCst)
     }
 
     /// Whether the ledger was opened with the storage key that wrote its
@@ -522,6 +534,7 @@ impl SledLedger {
                 *self.open.write() = Some(Arc::new(open));
                 *torn = false;
                 *self.closed_by.lock() = None;
+                self.reopens.fetch_add(1, Ordering::SeqCst);
                 tracing::warn!(path = %self.path.display(), "ledger reopened after a storage failure");
                 Ok(())
             }
@@ -1621,19 +1634,23 @@ mod tests {
         // As if a flush had failed (sled then refuses every write).
         note_failure(&ledger.current().unwrap().failure, &injected);
         assert_eq!(ledger.failure(), Some(injected.clone()));
+        assert_eq!(ledger.reopens(), 0);
         // The failed database still serves reads.
         assert_eq!(ledger.head(&LOG, &author).unwrap().unwrap().seq, 1);
         // The next write replaces it first.
         crate::conformance::append_all(&ledger, &entries[1..2]);
         assert_eq!(ledger.failure(), None);
+        assert_eq!(ledger.reopens(), 1);
         assert_eq!(ledger.head(&LOG, &author).unwrap().unwrap().seq, 2);
 
         // Another failure within the interval: writes fail until it ends.
         note_failure(&ledger.current().unwrap().failure, &injected);
         assert_eq!(ledger.append(&entries[2]), Err(injected.clone()));
         assert_eq!(ledger.flush(), Err(injected));
+        assert_eq!(ledger.reopens(), 1, "no reopen within the interval");
         std::thread::sleep(REOPEN_INTERVAL);
         crate::conformance::append_all(&ledger, &entries[2..]);
+        assert_eq!(ledger.reopens(), 2);
         assert_eq!(ledger.stats().unwrap().entries, 3);
         assert_eq!(all_timeline(&ledger, &LOG).len(), 3);
     }

@@ -28,6 +28,7 @@ impl NodeCore {
         // written again, and what it held but had not made durable is gone:
         // reopen it now, so that the next link follows what is durable.
         self.ledger.recover()?;
+        self.refold_after_reopen();
         let head = self.ledger.head(&log, &self.me)?;
         let (seq, backlink) = head.map_or((1, None), |head| (head.seq + 1, Some(head.hash)));
         let lamport = self

@@ -205,6 +205,8 @@ pub(crate) struct NodeCore {
     /// Servers of ours a member left: their key is rotated outside the
     /// ingest path, so that the member cannot read what follows.
     pub(crate) deferred_rotations: HashSet<ServerId>,
+    /// The ledger's reopen count our server states were folded at.
+    pub(crate) ledger_reopens: u64,
     /// Servers whose bootstrap peers changed.
     pub(crate) deferred_connect: HashSet<ServerId>,
     /// Background tasks that hold the ledger (syncs), ended at shutdown.
@@ -313,6 +315,7 @@ impl Node {
             directory: HashMap::new(),
             deferred_grants: Vec::new(),
             deferred_rotations: HashSet::new(),
+            ledger_reopens: 0,
             deferred_connect: HashSet::new(),
             tasks: tokio::task::JoinSet::new(),
             address_book_saved: None,
@@ -786,6 +789,7 @@ impl NodeCore {
 
     async fn maintain(&mut self) {
         while self.tasks.try_join_next().is_some() {}
+        self.refold_after_reopen();
         self.metrics
             .outbox_depth
             .set(i64::try_from(self.outbox.len()).unwrap_or(i64::MAX));

@@ -3,6 +3,8 @@
 //! rotation, bootstrap peers), the reactions to control events others write
 //! (new keys, key grants, names), and public adverts.
 
+use std::collections::BTreeMap;
+
 use bytes::Bytes;
 use identity_core::UserId;
 use messaging_proto::{
@@ -16,7 +18,7 @@ use storage_ledger::{LedgerStore, TimelinePosition};
 
 use super::{LocalRole, NodeCore, ServerRecord, ServerRuntime, peer_of};
 use crate::api::{ErrorCategory, Event, InviteView, NodeError, Response};
-use crate::control::{ControlRecord, ServerState};
+use crate::control::{ControlRecord, OrderKey, ServerState};
 use crate::invite_code;
 use crate::local_store::ns;
 
@@ -110,29 +112,7 @@ impl NodeCore {
             })?;
             let record = ControlRecord::from_entry(&genesis, &payload)
                 .ok_or_else(|| NodeError::internal("genesis without control event"))?;
-            let mut cursor: Option<TimelinePosition> = None;
-            loop {
-                let page = self
-                    .ledger
-                    .timeline_after(&control_log, cursor.as_ref(), 1024)?;
-                for item in &page.items {
-                    cursor = Some(item.position);
-                    if item.hash == EntryHash::from_bytes(*server.as_bytes()) {
-                        continue;
-                    }
-                    let Ok(entry) = VerifiedEntry::decode_stored(item.entry.clone()) else {
-                        continue;
-                    };
-                    if let Ok(payload) = self.keys.open(&entry)
-                        && let Some(record) = ControlRecord::from_entry(&entry, &payload)
-                    {
-                        runtime.records.insert(record.order_key(), record);
-                    }
-                }
-                if !page.more || page.items.is_empty() {
-                    break;
-                }
-            }
+            runtime.records = self.stored_control_records(server, control_log)?;
             let records: Vec<ControlRecord> = runtime.records.values().cloned().collect();
             runtime.state = Some(ServerState::fold(server, &record, control_log, &records)?);
             runtime.genesis_record = Some(record);
@@ -148,6 +128,80 @@ impl NodeCore {
         self.space_bytes.insert(space, bytes);
         self.servers.insert(server, runtime);
         Ok(())
+    }
+
+    /// The control records of a server the ledger holds (the genesis
+    /// apart), decrypted with the keys we hold.
+    fn stored_control_records(
+        &self,
+        server: ServerId,
+        control_log: LogId,
+    ) -> Result<BTreeMap<OrderKey, ControlRecord>, NodeError> {
+        let mut records = BTreeMap::new();
+        let mut cursor: Option<TimelinePosition> = None;
+        loop {
+            let page = self
+                .ledger
+                .timeline_after(&control_log, cursor.as_ref(), 1024)?;
+            for item in &page.items {
+                cursor = Some(item.position);
+                if item.hash == EntryHash::from_bytes(*server.as_bytes()) {
+                    continue;
+                }
+                let Ok(entry) = VerifiedEntry::decode_stored(item.entry.clone()) else {
+                    continue;
+                };
+                if let Ok(payload) = self.keys.open(&entry)
+                    && let Some(record) = ControlRecord::from_entry(&entry, &payload)
+                {
+                    records.insert(record.order_key(), record);
+                }
+            }
+            if !page.more || page.items.is_empty() {
+                break;
+            }
+        }
+        Ok(records)
+    }
+
+    /// After the ledger was reopened (a storage failure), folds every
+    /// server's state again from what the ledger holds: a control event of
+    /// ours whose write failed was applied in memory but may be gone from
+    /// the ledger, and must not stay in force here alone.
+    pub(crate) fn refold_after_reopen(&mut self) {
+        let reopens = self.ledger.reopens();
+        if reopens == self.ledger_reopens {
+            return;
+        }
+        self.ledger_reopens = reopens;
+        let servers: Vec<(ServerId, LogId)> = self
+            .servers
+            .iter()
+            .filter(|(_, runtime)| runtime.state.is_some())
+            .filter_map(|(server, runtime)| Some((*server, runtime.control_log?)))
+            .collect();
+        for (server, control_log) in servers {
+            let records = match self.stored_control_records(server, control_log) {
+                Ok(records) => records,
+                Err(err) => {
+                    tracing::warn!(%server, code = err.code, "cannot read the control log after the ledger was reopened");
+                    continue;
+                }
+            };
+            let changed = self.servers.get_mut(&server).is_some_and(|runtime| {
+                let changed = runtime.records.len() != records.len()
+                    || runtime.records.keys().ne(records.keys());
+                runtime.records = records;
+                changed
+            });
+            if changed {
+                tracing::warn!(%server, "control events lost with a failed write are undone");
+                self.refold(&server);
+                self.emit(Event::ServerUpdated {
+                    server_id: server.to_hex(),
+                });
+            }
+        }
     }
 
     /// Joins a server's topic and keeps its bootstrap peers connected.
