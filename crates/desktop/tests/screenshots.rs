@@ -139,3 +139,26 @@ fn diagnostics() {
     harness.run();
     snapshot(&mut harness, "diagnostics");
 }
+
+#[test]
+fn refused_send() {
+    use desktop::model::PendingSend;
+    let mut model = main_model();
+    model.current_timeline_mut().unwrap().pending = vec![
+        PendingSend {
+            txn: "t1".into(),
+            text: "Can someone water the tomatoes on Sunday?".into(),
+            reply_to: None,
+            failed: Some("the ledger cannot be written: no space left on device".into()),
+        },
+        PendingSend {
+            txn: "t2".into(),
+            text: "And the basil too".into(),
+            reply_to: None,
+            failed: None,
+        },
+    ];
+    let mut harness = harness(model);
+    harness.run();
+    snapshot(&mut harness, "refused_send");
+}
