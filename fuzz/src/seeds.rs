@@ -149,6 +149,38 @@ pub fn sync_requests() -> Vec<Vec<u8>> {
     out
 }
 
+/// Frames for the framing target: the limits byte (16 KiB each way), the
+/// read buffer's size byte, then a sync request's LEB128 length and
+/// bytes; plus an oversized request under small limits, a prefix that is
+/// not minimal, and a prefix that never ends.
+pub fn frames() -> Vec<Vec<u8>> {
+    let frame = |limits: u8, buffer: u8, body: &[u8]| {
+        let mut out = vec![limits, buffer];
+        let mut len = body.len() as u64;
+        loop {
+            let byte = (len & 0x7f) as u8;
+            len >>= 7;
+            if len == 0 {
+                out.push(byte);
+                break;
+            }
+            out.push(byte | 0x80);
+        }
+        out.extend_from_slice(body);
+        out
+    };
+    let mut out: Vec<Vec<u8>> = sync_requests()
+        .iter()
+        .map(|request| frame(0xee, 63, request))
+        .collect();
+    out.push(frame(0x44, 7, &[0x5a; 100]));
+    out.push(vec![0xee, 0, 0x83, 0x80, 0x00, 1, 2, 3]);
+    out.push(vec![
+        0xee, 255, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01,
+    ]);
+    out
+}
+
 /// Sync responses of every kind.
 pub fn sync_responses() -> Vec<Vec<u8>> {
     sample(strategies::sync_response())

@@ -29,7 +29,7 @@ const MAX_VARINT_BYTES: usize = 10;
 
 /// A request as read from the wire.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) enum WireRequest {
+pub enum WireRequest {
     /// The request bytes, within the limit.
     Message(Bytes),
     /// The peer sent a request of `len` bytes, over the limit; its bytes
@@ -40,16 +40,18 @@ pub(crate) enum WireRequest {
     },
 }
 
-/// A length-prefixed codec with a request and a response size limit.
+/// A length-prefixed codec with a request and a response size limit
+/// (public for the fuzz target `fuzz/fuzz_targets/framing.rs`; the overlay
+/// builds its own).
 #[derive(Clone, Debug)]
-pub(crate) struct FramedCodec {
+pub struct FramedCodec {
     max_request: usize,
     max_response: usize,
 }
 
 impl FramedCodec {
     /// A codec with the given limits.
-    pub(crate) fn new(max_request: usize, max_response: usize) -> Self {
+    pub fn new(max_request: usize, max_response: usize) -> Self {
         Self {
             max_request,
             max_response,

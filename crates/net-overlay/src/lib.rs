@@ -55,7 +55,7 @@ use tokio::sync::mpsc;
 pub use address_book::{AddressBookSnapshot, KnownPeer};
 pub use behaviour::{IDENTIFY_PROTOCOL_VERSION, KAD_PROTOCOL};
 pub use clock::Clock;
-pub use codec::{DIRECTORY_PROTOCOL, SYNC_PROTOCOL};
+pub use codec::{DIRECTORY_PROTOCOL, FramedCodec, SYNC_PROTOCOL, WireRequest};
 pub use config::{
     BoxedTransport, GossipConfig, KadMode, OverlayConfig, SharedRegistry, TransportConfig,
     TransportFactory,
