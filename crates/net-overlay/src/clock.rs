@@ -7,10 +7,12 @@
 //! affects. The offset lets tests (and the simulator) run peers whose
 //! clocks are off, in one process.
 
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-/// A wall clock: the system clock shifted by a fixed offset. Cheap to copy;
-/// the default is the system clock.
+/// A wall clock: the system clock shifted by an offset (fixed, or shared
+/// so that a test can make it jump). Cheap to copy; the default is the
+/// system clock.
 ///
 /// ```
 /// use net_overlay::Clock;
@@ -19,26 +21,67 @@ use std::time::{SystemTime, UNIX_EPOCH};
 /// let drift = fast.now_ms().abs_diff(Clock::system().now_ms());
 /// assert!(drift.abs_diff(5 * 60 * 1000) < 60_000);
 /// ```
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default)]
 pub struct Clock {
-    offset_ms: i64,
+    offset: Offset,
 }
+
+/// How far a clock is off the system clock.
+#[derive(Clone, Copy, Debug)]
+enum Offset {
+    Fixed(i64),
+    /// Read at every use: whoever holds the atomic moves the clock.
+    Shared(&'static AtomicI64),
+}
+
+impl Default for Offset {
+    fn default() -> Self {
+        Self::Fixed(0)
+    }
+}
+
+impl PartialEq for Clock {
+    fn eq(&self, other: &Self) -> bool {
+        match (self.offset, other.offset) {
+            (Offset::Fixed(a), Offset::Fixed(b)) => a == b,
+            (Offset::Shared(a), Offset::Shared(b)) => std::ptr::eq(a, b),
+            _ => false,
+        }
+    }
+}
+
+impl Eq for Clock {}
 
 impl Clock {
     /// The system clock.
     pub const fn system() -> Self {
-        Self { offset_ms: 0 }
+        Self::skewed(0)
     }
 
     /// The system clock shifted by `offset_ms` (positive: ahead, negative:
     /// behind), as a peer whose clock is off sees time.
     pub const fn skewed(offset_ms: i64) -> Self {
-        Self { offset_ms }
+        Self {
+            offset: Offset::Fixed(offset_ms),
+        }
     }
 
-    /// The offset from the system clock, in milliseconds.
-    pub const fn offset_ms(&self) -> i64 {
-        self.offset_ms
+    /// The system clock shifted by whatever `offset_ms` holds when it is
+    /// read: storing another offset makes the clock jump, as a system
+    /// clock set by hand or by NTP does (tests and the simulator).
+    pub const fn shared(offset_ms: &'static AtomicI64) -> Self {
+        Self {
+            offset: Offset::Shared(offset_ms),
+        }
+    }
+
+    /// The offset from the system clock, in milliseconds (now, for a
+    /// shared offset).
+    pub fn offset_ms(&self) -> i64 {
+        match self.offset {
+            Offset::Fixed(offset) => offset,
+            Offset::Shared(offset) => offset.load(Ordering::Relaxed),
+        }
     }
 
     /// Milliseconds since the Unix epoch by this clock (0 if the system
@@ -49,7 +92,7 @@ impl Clock {
             .map_or(0, |elapsed| {
                 u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX)
             });
-        system.saturating_add_signed(self.offset_ms)
+        system.saturating_add_signed(self.offset_ms())
     }
 }
 
@@ -66,6 +109,19 @@ mod tests {
         assert!(behind >= system - 300_000 && behind < system - 240_000);
         assert_eq!(Clock::default(), Clock::system());
         assert_eq!(Clock::skewed(-7).offset_ms(), -7);
+    }
+
+    #[test]
+    fn a_shared_offset_moves_the_clock_when_it_changes() {
+        static OFFSET: AtomicI64 = AtomicI64::new(0);
+        let clock = Clock::shared(&OFFSET);
+        let before = clock.now_ms();
+        OFFSET.store(-3_600_000, Ordering::Relaxed);
+        let after = clock.now_ms();
+        assert!(before - after > 3_500_000, "{before} → {after}");
+        assert_eq!(clock.offset_ms(), -3_600_000);
+        assert_eq!(clock, Clock::shared(&OFFSET));
+        assert_ne!(clock, Clock::skewed(-3_600_000));
     }
 
     #[test]

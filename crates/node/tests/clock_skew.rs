@@ -418,3 +418,75 @@ async fn a_public_server_of_a_fast_owner_is_found_and_joined_by_a_slow_node() {
         other => panic!("unexpected {other:?}"),
     }
 }
+
+/// A wall clock set back by an hour (by hand, or NTP correcting a clock
+/// that ran fast) holds up nothing the node schedules for itself: a retry
+/// scheduled before the jump still runs seconds later, and so does the
+/// next round of delivery questions about a log asked just before it, so
+/// both messages show as seen. (Periodic syncs are an hour apart here:
+/// only the outbox's questions confirm delivery.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clock_set_back_an_hour_holds_up_no_retry() {
+    use node::api::DeliveryState;
+    use std::sync::atomic::{AtomicI64, Ordering};
+    static OFFSET: AtomicI64 = AtomicI64::new(0);
+    init_tracing();
+    let timers = NodeTimers {
+        sync_interval: Duration::from_secs(3_600),
+        outbox_first_retry: Duration::from_secs(2),
+        outbox_max_retry: Duration::from_secs(3),
+        ..NodeTimers::fast()
+    };
+    let start = async |name: &str, bootstrap: &[&TestNode], clock: Clock| {
+        common::start_tuned(
+            name,
+            ReplicaScope::None,
+            bootstrap,
+            net_overlay::TransportConfig::Memory,
+            timers.clone(),
+            clock,
+            |_| {},
+        )
+        .await
+    };
+    let a = start("alice", &[], Clock::shared(&OFFSET)).await;
+    let server = a.create_server("garden", false).await.server.server_id;
+    let server = server.as_str();
+    a.request(Request::CreateChannel {
+        server: server.to_owned(),
+        name: "random".into(),
+        topic: String::new(),
+    })
+    .await;
+    let b = start("bob", &[&a], Clock::system()).await;
+    b.join(&a.invite(server).await).await;
+    wait_members(&a, server, 2).await;
+    wait_members(&b, server, 2).await;
+    let seen = async |channel: &str, id: &str| {
+        a.history(server, channel, 50)
+            .await
+            .iter()
+            .any(|m| m.message_id == id && m.delivery == Some(DeliveryState::Seen { by: 1, of: 1 }))
+    };
+
+    // #general: seen, so its members were just asked about it. (The first
+    // message of a feed may be confirmed by the sync its arrival starts;
+    // the next one only by asking.)
+    for text in ["a first message", "before the jump"] {
+        let id = a.send(server, "general", text).await;
+        eventually(Duration::from_secs(20), || async {
+            seen("general", &id).await.then_some(())
+        })
+        .await;
+    }
+    // #random: a retry is due in about two seconds, by either clock.
+    let r1 = a.send(server, "random", "just before the jump").await;
+    OFFSET.store(-3_600_000, Ordering::Relaxed);
+    let g1 = a.send(server, "general", "after the jump").await;
+    eventually(Duration::from_secs(20), || async {
+        (seen("random", &r1).await && seen("general", &g1).await).then_some(())
+    })
+    .await;
+    b.stop().await;
+    a.stop().await;
+}

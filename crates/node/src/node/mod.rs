@@ -127,7 +127,9 @@ pub(crate) struct ServerRuntime {
     pub(crate) genesis_record: Option<ControlRecord>,
     pub(crate) state: Option<ServerState>,
     pub(crate) last_sync_ms: Option<u64>,
-    pub(crate) advert_published_ms: Option<u64>,
+    /// When we last published the server's advert (monotonic: republishing
+    /// must not wait for a wall clock set back to catch up).
+    pub(crate) advert_published: Option<Instant>,
     /// We left: hidden from every request, kept only until our `Leave`
     /// reached a peer (`forget_left_servers`).
     pub(crate) left: bool,
@@ -176,7 +178,7 @@ pub(crate) struct NodeCore {
     pub(crate) holders: holders::FeedHolders,
     /// When the members were last asked how far they hold our feed of a
     /// log (only logs asked within the last `outbox::PROBE_INTERVAL`).
-    pub(crate) probed: HashMap<LogId, u64>,
+    pub(crate) probed: HashMap<LogId, Instant>,
     pub(crate) connected: HashSet<PeerId>,
     /// Peers subscribed to each server's topic.
     pub(crate) topic_peers: HashMap<ServerId, HashSet<PeerId>>,
@@ -371,8 +373,10 @@ impl NodeCore {
                 self.unread.insert(log, count);
             }
         }
+        let now_ms = self.now_ms();
         for (_, item) in self.store.scan::<OutboxItem>(ns::OUTBOX)? {
             if let Some(hash) = item.hash() {
+                let item = item.restored(now_ms, self.config.timers.outbox_max_retry);
                 self.outbox.insert(hash, item);
             }
         }
@@ -852,7 +856,7 @@ impl ServerRuntime {
             genesis_record: Some(genesis_record),
             state: Some(state),
             last_sync_ms: None,
-            advert_published_ms: None,
+            advert_published: None,
             left: false,
         }
     }
@@ -868,7 +872,7 @@ impl ServerRuntime {
             genesis_record: None,
             state: None,
             last_sync_ms: None,
-            advert_published_ms: None,
+            advert_published: None,
             left: false,
         }
     }

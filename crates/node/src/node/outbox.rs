@@ -16,7 +16,7 @@
 //! nobody else yet, by a replica, or by k of the n other members.
 
 use std::collections::HashMap;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use identity_core::UserId;
 use messaging_proto::{
@@ -50,10 +50,34 @@ pub(crate) struct OutboxItem {
     seq: u64,
     dm_peer: Option<String>,
     attempts: u32,
+    /// The next retry by the wall clock: stored, so that a restart keeps
+    /// the schedule (as a hint; see [`OutboxItem::restored`]).
     next_ms: u64,
+    /// The next retry by the monotonic clock, which is what schedules it:
+    /// a wall clock set back by an hour must not hold retries for an hour.
+    #[serde(skip)]
+    due: Option<Instant>,
 }
 
 impl OutboxItem {
+    /// An item read back at start: due when its stored time comes, but
+    /// never later than `max_delay` from now (the stored time is by a wall
+    /// clock that may have been set back meanwhile).
+    pub(crate) fn restored(mut self, now_ms: u64, max_delay: Duration) -> Self {
+        let wait = Duration::from_millis(self.next_ms.saturating_sub(now_ms)).min(max_delay);
+        self.due = Some(Instant::now() + wait);
+        self
+    }
+
+    fn schedule(&mut self, now_ms: u64, delay: Duration) {
+        self.next_ms = now_ms.saturating_add(u64::try_from(delay.as_millis()).unwrap_or(u64::MAX));
+        self.due = Some(Instant::now() + delay);
+    }
+
+    fn is_due(&self, now: Instant) -> bool {
+        self.due.is_none_or(|due| due <= now)
+    }
+
     pub(crate) fn hash(&self) -> Option<EntryHash> {
         self.hash.parse().ok()
     }
@@ -79,15 +103,16 @@ impl NodeCore {
     }
 
     pub(crate) async fn add_to_outbox(&mut self, entry: &VerifiedEntry, dm_peer: Option<UserId>) {
-        let item = OutboxItem {
+        let mut item = OutboxItem {
             hash: entry.hash().to_hex(),
             log: entry.log_id().to_hex(),
             seq: entry.seq(),
             dm_peer: dm_peer.map(|peer| peer.to_string()),
             attempts: 0,
-            next_ms: self.now_ms()
-                + u64::try_from(self.retry_delay(0).as_millis()).unwrap_or(u64::MAX),
+            next_ms: 0,
+            due: None,
         };
+        item.schedule(self.now_ms(), self.retry_delay(0));
         // The entry itself is durable already; the outbox record rides on
         // the next flush (if it is lost, peers' syncs still fetch the entry).
         if let Err(err) = self.store.put(ns::OUTBOX, entry.hash().as_bytes(), &item) {
@@ -98,11 +123,12 @@ impl NodeCore {
 
     /// Retries every due outbox entry.
     pub(crate) async fn retry_outbox(&mut self) {
-        let now = self.now_ms();
+        let now = Instant::now();
+        let now_ms = self.now_ms();
         let due: Vec<EntryHash> = self
             .outbox
             .iter()
-            .filter(|(_, item)| item.next_ms <= now)
+            .filter(|(_, item)| item.is_due(now))
             .map(|(hash, _)| *hash)
             .collect();
         if due.is_empty() {
@@ -145,16 +171,14 @@ impl NodeCore {
                 }
             }
             item.attempts = item.attempts.saturating_add(1);
-            item.next_ms = now
-                + u64::try_from(self.retry_delay(item.attempts).as_millis()).unwrap_or(u64::MAX);
+            item.schedule(now_ms, self.retry_delay(item.attempts));
             if !nothing_to_send {
                 let _ = self.store.put(ns::OUTBOX, hash.as_bytes(), &item);
             }
             self.outbox.insert(hash, item);
         }
-        let interval = u64::try_from(PROBE_INTERVAL.as_millis()).unwrap_or(u64::MAX);
         self.probed
-            .retain(|_, at| now.saturating_sub(*at) < interval);
+            .retain(|_, at| now.saturating_duration_since(*at) < PROBE_INTERVAL);
         for (log, seq) in probes {
             if let std::collections::hash_map::Entry::Vacant(slot) = self.probed.entry(log) {
                 slot.insert(now);
@@ -450,5 +474,44 @@ impl LogHolders {
         } else {
             DeliveryState::Stored
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn item(next_ms: u64) -> OutboxItem {
+        OutboxItem {
+            hash: String::new(),
+            log: String::new(),
+            seq: 1,
+            dm_peer: None,
+            attempts: 3,
+            next_ms,
+            due: None,
+        }
+    }
+
+    #[test]
+    fn a_restored_item_waits_for_its_time_but_never_longer_than_the_longest_retry() {
+        let now_ms = 1_800_000_000_000;
+        let max = Duration::from_secs(300);
+        let start = Instant::now();
+        // Stored an hour ahead (a wall clock set back since): due within
+        // the longest retry delay, not in an hour.
+        let ahead = item(now_ms + 3_600_000).restored(now_ms, max);
+        assert!(!ahead.is_due(start));
+        assert!(ahead.is_due(start + max + Duration::from_secs(1)));
+        // Stored 10 s ahead: due in 10 s.
+        let soon = item(now_ms + 10_000).restored(now_ms, max);
+        assert!(!soon.is_due(start + Duration::from_secs(9)));
+        assert!(soon.is_due(start + Duration::from_secs(11)));
+        // Overdue: due now.
+        assert!(
+            item(now_ms - 5_000)
+                .restored(now_ms, max)
+                .is_due(Instant::now())
+        );
     }
 }

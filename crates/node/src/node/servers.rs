@@ -4,6 +4,7 @@
 //! (new keys, key grants, names), and public adverts.
 
 use std::collections::BTreeMap;
+use std::time::Instant;
 
 use bytes::Bytes;
 use identity_core::UserId;
@@ -961,7 +962,7 @@ impl NodeCore {
                 let adverts = self.directory.values().cloned().collect();
                 let _ = self.overlay.set_directory(adverts).await;
                 if let Some(runtime) = self.servers.get_mut(&server) {
-                    runtime.advert_published_ms = Some(now);
+                    runtime.advert_published = Some(Instant::now());
                 }
             }
             Err(err) => tracing::warn!(%err, "cannot sign the server's advert"),
@@ -970,9 +971,7 @@ impl NodeCore {
 
     /// Re-publishes adverts at half their lifetime.
     pub(crate) async fn republish_adverts(&mut self) {
-        let half =
-            u64::try_from(self.config.timers.advert_lifetime.as_millis() / 2).unwrap_or(u64::MAX);
-        let now = self.now_ms();
+        let half = self.config.timers.advert_lifetime / 2;
         let due: Vec<ServerId> = self
             .servers
             .values()
@@ -980,8 +979,8 @@ impl NodeCore {
                 runtime.state.as_ref().is_some_and(|state| {
                     state.owner() == self.me && state.profile().visibility == Visibility::Public
                 }) && runtime
-                    .advert_published_ms
-                    .is_none_or(|published| now.saturating_sub(published) >= half)
+                    .advert_published
+                    .is_none_or(|published| published.elapsed() >= half)
             })
             .map(|runtime| runtime.id)
             .collect();
