@@ -621,3 +621,19 @@ fn a_refused_message_keeps_its_text_until_it_is_retried_or_discarded() {
     harness.run();
     assert_eq!(harness.state().1, vec![Action::DiscardSend("t1".into())]);
 }
+
+#[test]
+fn a_removed_member_gets_a_notice_instead_of_the_composer() {
+    let mut model = ready_model();
+    model.servers[0].role = "removed".into();
+    let mut harness = harness(model);
+    harness.run();
+    assert!(
+        harness
+            .query_by_role_and_label(Role::MultilineTextInput, "Message")
+            .is_none()
+    );
+    harness.get_by_label_contains("You were removed from this server");
+    // The history stays readable.
+    harness.get_by_label("hello garden");
+}

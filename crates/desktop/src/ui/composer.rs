@@ -1,6 +1,7 @@
 //! The composer: multi-line, Enter sends, Shift+Enter adds a line, a
 //! character counter, Up in an empty composer edits our last message,
-//! and a banner while editing or replying.
+//! and a banner while editing or replying. A server we were removed from
+//! gets a notice instead.
 
 use egui::{Color32, Key, KeyboardShortcut, Modifiers, RichText};
 
@@ -10,12 +11,28 @@ use crate::model::{Model, Selection};
 /// Longest message, in characters.
 pub const MAX_CHARS: usize = 5_000;
 
+/// The role the node reports for a server we were kicked or banned from.
+const REMOVED: &str = "removed";
+
 /// Draws the composer.
 pub fn composer(ui: &mut egui::Ui, model: &mut Model, actions: &mut Vec<Action>) {
-    if model.selected.is_none() {
+    let Some(selection) = model.selected.as_ref() else {
+        return;
+    };
+    ui.add_space(4.0);
+    if let Selection::Channel { server, .. } = selection
+        && model.my_role(server) == REMOVED
+    {
+        // Nothing we write here would be accepted: say why instead.
+        ui.label(
+            RichText::new(
+                "You were removed from this server. Its history stays readable here; \
+                 a new invite brings you back, or leave it with \"Leave server\".",
+            )
+            .italics(),
+        );
         return;
     }
-    ui.add_space(4.0);
     let editing = model.composer.editing.clone();
     let replying = model.composer.reply_to.clone();
     if editing.is_some() || replying.is_some() {
