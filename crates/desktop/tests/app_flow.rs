@@ -23,30 +23,10 @@ use node::api::{Request, Response};
 #[test]
 fn create_join_chat_and_get_a_reply() {
     let host = Host::start();
-    let server = match host.request(Request::CreateServer {
-        name: "Garden Club".into(),
-        description: "plants".into(),
-        public: false,
-    }) {
-        Response::Server(detail) => detail.server.server_id,
-        other => panic!("unexpected {other:?}"),
-    };
-    let invite = match host.request(Request::CreateInvite {
-        server: server.clone(),
-        expires_in_ms: None,
-        max_uses: None,
-    }) {
-        Response::Invite(invite) => invite.invite,
-        other => panic!("unexpected {other:?}"),
-    };
-
+    let server = host.create_server("Garden Club");
+    let invite = host.invite(&server);
     let dir = tempfile::tempdir().unwrap();
-    let config = AppConfig {
-        node: memory_config(dir.path().to_path_buf(), vec![host.addr.clone()]),
-        launched: Instant::now(),
-    };
-    let mut app = PalaverApp::new(config, Settings::default(), None, || {});
-    app.model.keyring_available = false;
+    let app = new_app(dir.path(), &host);
     assert_eq!(app.model.phase, Phase::Onboarding);
     let mut harness = app_harness(app);
     harness.step();
@@ -188,29 +168,10 @@ fn create_join_chat_and_get_a_reply() {
 #[test]
 fn a_refused_message_is_kept_and_goes_out_on_retry() {
     let host = Host::start();
-    let server = match host.request(Request::CreateServer {
-        name: "Garden Club".into(),
-        description: String::new(),
-        public: false,
-    }) {
-        Response::Server(detail) => detail.server.server_id,
-        other => panic!("unexpected {other:?}"),
-    };
-    let invite = || match host.request(Request::CreateInvite {
-        server: server.clone(),
-        expires_in_ms: None,
-        max_uses: None,
-    }) {
-        Response::Invite(invite) => invite.invite,
-        other => panic!("unexpected {other:?}"),
-    };
+    let server = host.create_server("Garden Club");
+    let invite = || host.invite(&server);
     let dir = tempfile::tempdir().unwrap();
-    let config = AppConfig {
-        node: memory_config(dir.path().to_path_buf(), vec![host.addr.clone()]),
-        launched: Instant::now(),
-    };
-    let mut app = PalaverApp::new(config, Settings::default(), None, || {});
-    app.model.keyring_available = false;
+    let app = new_app(dir.path(), &host);
     let mut harness = app_harness(app);
     harness.step();
     onboard(&mut harness);
@@ -319,6 +280,17 @@ fn a_refused_message_is_kept_and_goes_out_on_retry() {
         1
     );
     harness.state_mut().shutdown();
+}
+
+/// The app on `dir`, with `host` as its bootstrap peer and no keyring.
+fn new_app(dir: &std::path::Path, host: &Host) -> PalaverApp {
+    let config = AppConfig {
+        node: memory_config(dir.to_path_buf(), vec![host.addr.clone()]),
+        launched: Instant::now(),
+    };
+    let mut app = PalaverApp::new(config, Settings::default(), None, || {});
+    app.model.keyring_available = false;
+    app
 }
 
 /// Creates a passphrase-protected identity through the onboarding screen

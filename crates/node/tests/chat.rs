@@ -20,12 +20,7 @@ async fn two_members_chat_in_two_channels_through_a_replica() {
         async move { (a.detail(&server).await.members.len() == 2).then_some(()) }
     })
     .await;
-    a.request(Request::CreateChannel {
-        server: server.clone(),
-        name: "random".into(),
-        topic: String::new(),
-    })
-    .await;
+    a.create_channel(&server, "random", "").await;
     // B learns about the new channel.
     eventually(WAIT, || {
         let b = &b;

@@ -452,12 +452,7 @@ async fn a_clock_set_back_an_hour_holds_up_no_retry() {
     let a = start("alice", &[], Clock::shared(&OFFSET)).await;
     let server = a.create_server("garden", false).await.server.server_id;
     let server = server.as_str();
-    a.request(Request::CreateChannel {
-        server: server.to_owned(),
-        name: "random".into(),
-        topic: String::new(),
-    })
-    .await;
+    a.create_channel(server, "random", "").await;
     let b = start("bob", &[&a], Clock::system()).await;
     b.join(&a.invite(server).await).await;
     wait_members(&a, server, 2).await;

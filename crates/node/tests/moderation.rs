@@ -259,12 +259,7 @@ async fn edits_redactions_reactions_and_retries() {
 async fn channels_are_renamed_and_deleted_by_admins_only() {
     let (_r, a, b, server) = owner_replica_and_joiner().await;
     let server = server.as_str();
-    a.request(Request::CreateChannel {
-        server: server.to_owned(),
-        name: "random".into(),
-        topic: "dice".into(),
-    })
-    .await;
+    a.create_channel(server, "random", "dice").await;
     let channels = async |node: &common::TestNode| {
         let mut channels: Vec<(String, String)> = node
             .channels(server)
@@ -342,12 +337,7 @@ async fn channels_are_renamed_and_deleted_by_admins_only() {
 async fn a_member_leaves_and_comes_back_with_a_new_invite() {
     let (_r, a, b, server) = owner_replica_and_joiner().await;
     let server = server.as_str();
-    a.request(Request::CreateChannel {
-        server: server.to_owned(),
-        name: "random".into(),
-        topic: String::new(),
-    })
-    .await;
+    a.create_channel(server, "random", "").await;
     b.send(server, "general", "before leaving").await;
     eventually(WAIT, || async {
         (a.texts(server, "general").await == ["before leaving"]).then_some(())

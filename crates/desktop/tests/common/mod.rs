@@ -67,6 +67,30 @@ impl Host {
             .expect("host request")
     }
 
+    /// Creates a private server; returns its id.
+    pub fn create_server(&self, name: &str) -> String {
+        match self.request(Request::CreateServer {
+            name: name.into(),
+            description: String::new(),
+            public: false,
+        }) {
+            Response::Server(detail) => detail.server.server_id,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    /// A new invite code to `server`.
+    pub fn invite(&self, server: &str) -> String {
+        match self.request(Request::CreateInvite {
+            server: server.into(),
+            expires_in_ms: None,
+            max_uses: None,
+        }) {
+            Response::Invite(invite) => invite.invite,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
     pub fn texts(&self, server: &str) -> Vec<String> {
         match self.request(Request::History {
             server: server.into(),

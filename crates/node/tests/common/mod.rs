@@ -266,6 +266,16 @@ impl TestNode {
         }
     }
 
+    /// Creates a channel; returns what the node answered.
+    pub(crate) async fn create_channel(&self, server: &str, name: &str, topic: &str) -> Response {
+        self.request(Request::CreateChannel {
+            server: server.to_owned(),
+            name: name.to_owned(),
+            topic: topic.to_owned(),
+        })
+        .await
+    }
+
     pub(crate) async fn invite(&self, server: &str) -> String {
         match self
             .request(Request::CreateInvite {
