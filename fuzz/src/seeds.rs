@@ -154,20 +154,19 @@ pub fn sync_requests() -> Vec<Vec<u8>> {
 /// bytes; plus an oversized request under small limits, a prefix that is
 /// not minimal, and a prefix that never ends.
 pub fn frames() -> Vec<Vec<u8>> {
+    use libp2p::request_response::Codec;
     let frame = |limits: u8, buffer: u8, body: &[u8]| {
-        let mut out = vec![limits, buffer];
-        let mut len = body.len() as u64;
-        loop {
-            let byte = (len & 0x7f) as u8;
-            len >>= 7;
-            if len == 0 {
-                out.push(byte);
-                break;
-            }
-            out.push(byte | 0x80);
-        }
-        out.extend_from_slice(body);
-        out
+        // Framed by the codec itself (any limits: writing does not check).
+        let mut codec = net_overlay::FramedCodec::new(0, 0);
+        let mut written = futures::io::Cursor::new(vec![limits, buffer]);
+        written.set_position(2);
+        let request = net_overlay::WireRequest::Message(Bytes::copy_from_slice(body));
+        let framed = futures::executor::block_on(codec.write_request(
+            &net_overlay::SYNC_PROTOCOL,
+            &mut written,
+            request,
+        ));
+        framed.map(|()| written.into_inner()).unwrap_or_default()
     };
     let mut out: Vec<Vec<u8>> = sync_requests()
         .iter()
