@@ -196,7 +196,7 @@ impl NodeCore {
                 changed
             });
             if changed {
-                tracing::warn!(%server, "control events lost with a failed write are undone");
+                tracing::warn!(%server, "server state folded again from the reopened ledger");
                 self.refold(&server);
                 self.emit(Event::ServerUpdated {
                     server_id: server.to_hex(),
