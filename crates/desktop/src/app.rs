@@ -835,8 +835,7 @@ impl PalaverApp {
         };
         let Some(pending) = self
             .model
-            .timelines
-            .get_mut(&key)
+            .current_timeline_mut()
             .and_then(|timeline| timeline.pending_send(txn))
             .filter(|pending| pending.failed.is_some())
         else {

@@ -108,11 +108,7 @@ fn create_join_chat_and_get_a_reply() {
 
     // Restart: the app asks for the passphrase, explains a wrong one, and
     // with the right one shows the server and the history from disk.
-    let config = AppConfig {
-        node: memory_config(dir.path().to_path_buf(), vec![host.addr.clone()]),
-        launched: Instant::now(),
-    };
-    let app = PalaverApp::new(config, Settings::default(), None, || {});
+    let app = new_app(dir.path(), &host);
     assert_eq!(app.model.phase, Phase::Unlock);
     let mut harness = app_harness(app);
     harness.step();
