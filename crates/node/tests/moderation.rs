@@ -438,6 +438,11 @@ async fn a_server_we_left_sends_no_events_before_it_is_forgotten() {
     for node in [&a, &b, &c] {
         wait_members(node, server, 3).await;
     }
+    // A sync between B and C after the `Leave` would show B that C holds
+    // it, and B would forget the server at once. Syncs start when a peer's
+    // subscription is seen: wait until every node has seen both others',
+    // then until the syncs they started are over.
+    common::settle_syncs(&[&a, &b, &c], server).await;
     a.stop().await;
     b.request(Request::LeaveServer {
         server: server.to_owned(),
@@ -445,12 +450,7 @@ async fn a_server_we_left_sends_no_events_before_it_is_forgotten() {
     .await;
     wait_members(&c, server, 2).await;
     while b.events.try_recv().is_some() {}
-    let stored = || async {
-        match b.request(Request::Status).await {
-            Response::Status(status) => status.ledger_entries,
-            other => panic!("unexpected {other:?}"),
-        }
-    };
+    let stored = || async { b.status().await.ledger_entries };
     let before = stored().await;
     c.send(server, "general", "after bob left").await;
     eventually(WAIT, || async { (stored().await > before).then_some(()) }).await;

@@ -252,6 +252,14 @@ impl TestNode {
             .expect("request succeeds")
     }
 
+    /// The node's `status` view.
+    pub(crate) async fn status(&self) -> node::api::StatusView {
+        match self.request(Request::Status).await {
+            Response::Status(status) => status,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
     pub(crate) async fn create_server(&self, name: &str, public: bool) -> ServerDetail {
         match self
             .request(Request::CreateServer {
@@ -422,6 +430,48 @@ where
             "condition not reached within {timeout:?}"
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Waits until every node in `nodes` has seen the others subscribe to
+/// `server`, then until none of them served a sync request for a second:
+/// the syncs that connections and subscriptions start are over.
+pub(crate) async fn settle_syncs(nodes: &[&TestNode], server: &str) {
+    let others = nodes.len() - 1;
+    eventually(WAIT, || async {
+        for node in nodes {
+            let seen = node
+                .status()
+                .await
+                .servers
+                .iter()
+                .any(|view| view.server_id == server && view.topic_peers == others);
+            if !seen {
+                return None;
+            }
+        }
+        Some(())
+    })
+    .await;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let mut served = None;
+    let mut quiet = 0;
+    while quiet < 4 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "syncs still running after {WAIT:?}"
+        );
+        let mut now = 0;
+        for node in nodes {
+            now += node.status().await.sync_requests_served;
+        }
+        if served == Some(now) {
+            quiet += 1;
+        } else {
+            quiet = 0;
+            served = Some(now);
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }
 
