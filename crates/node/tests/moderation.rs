@@ -350,6 +350,12 @@ async fn a_member_leaves_and_comes_back_with_a_new_invite() {
     assert_eq!(refused.code, "permission.owner_cannot_leave");
     assert_eq!(a.detail(server).await.members.len(), 2);
 
+    let topic_peers = async |node: &common::TestNode| {
+        let status = node.status().await;
+        let view = status.servers.iter().find(|view| view.server_id == server);
+        view.map(|view| view.topic_peers)
+    };
+    let subscribed = topic_peers(&a).await.expect("a serves the server");
     b.request(leave()).await;
     let servers = async |node: &common::TestNode| node.servers().await.len();
     assert_eq!(servers(&b).await, 0);
@@ -369,6 +375,14 @@ async fn a_member_leaves_and_comes_back_with_a_new_invite() {
     assert_eq!(again.code, "node.unknown_server");
     wait_members(&a, server, 1).await;
     assert_eq!(a.texts(server, "general").await, ["before leaving"]);
+    // Once a peer holds its `Leave`, B forgets the server: it has no sync
+    // state for it any more, and it left the server's gossip topic.
+    eventually(WAIT, || async {
+        let forgotten = topic_peers(&b).await.is_none();
+        let unsubscribed = topic_peers(&a).await < Some(subscribed);
+        (forgotten && unsubscribed).then_some(())
+    })
+    .await;
     // The owner rotates the key B left with: what follows is sealed under
     // a key B never had.
     eventually(WAIT, || async {
@@ -379,6 +393,7 @@ async fn a_member_leaves_and_comes_back_with_a_new_invite() {
 
     let b = b.restart().await;
     assert_eq!(servers(&b).await, 0);
+    assert_eq!(topic_peers(&b).await, None, "a forgotten server came back");
 
     // The state comes back whole (folded from what the ledger kept): the
     // channel created before B left is there at once.
