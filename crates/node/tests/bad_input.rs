@@ -26,10 +26,7 @@ async fn join_error(node: &TestNode, invite: &str) -> String {
 }
 
 async fn ledger_entries(node: &TestNode) -> u64 {
-    match node.request(Request::Status).await {
-        Response::Status(status) => status.ledger_entries,
-        other => panic!("unexpected {other:?}"),
-    }
+    node.status().await.ledger_entries
 }
 
 async fn server_count(node: &TestNode) -> usize {
@@ -353,14 +350,6 @@ async fn general_feed(
     }
 }
 
-/// The node's `status` view.
-async fn status(node: &TestNode) -> node::api::StatusView {
-    match node.request(Request::Status).await {
-        Response::Status(status) => status,
-        other => panic!("unexpected {other:?}"),
-    }
-}
-
 /// A node whose gossip forgets message ids after a second instead of two
 /// minutes.
 fn short_duplicate_cache(config: &mut node::NodeConfig) {
@@ -404,7 +393,7 @@ async fn a_gossip_replay_after_the_duplicate_cache_expired_changes_nothing() {
     let said_once = general_feed(&overlay, &a, &server, &b).await.pop().unwrap();
     let stored_before = ledger_entries(&a).await;
     let state_before = a.detail(&server).await.state_hash;
-    let received_before = status(&a).await.entries_received;
+    let received_before = a.status().await.entries_received;
 
     // Past A's duplicate cache (1 s; expired ids are dropped when the next
     // message arrives), the same bytes published again reach A's node
@@ -424,7 +413,7 @@ async fn a_gossip_replay_after_the_duplicate_cache_expired_changes_nothing() {
     .await;
     eventually(WAIT, || {
         let a = &a;
-        async move { (status(a).await.entries_received > received_before).then_some(()) }
+        async move { (a.status().await.entries_received > received_before).then_some(()) }
     })
     .await;
     overlay.shutdown().await.unwrap();

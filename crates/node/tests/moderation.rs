@@ -350,11 +350,8 @@ async fn a_member_leaves_and_comes_back_with_a_new_invite() {
     assert_eq!(refused.code, "permission.owner_cannot_leave");
     assert_eq!(a.detail(server).await.members.len(), 2);
 
-    let topic_peers = async |node: &common::TestNode| {
-        let status = node.status().await;
-        let view = status.servers.iter().find(|view| view.server_id == server);
-        view.map(|view| view.topic_peers)
-    };
+    let topic_peers =
+        async |node: &common::TestNode| node.server_sync(server).await.map(|view| view.topic_peers);
     let subscribed = topic_peers(&a).await.expect("a serves the server");
     b.request(leave()).await;
     let servers = async |node: &common::TestNode| node.servers().await.len();

@@ -11,14 +11,6 @@ use common::{
 use node::ReplicaScope;
 use node::api::{Event, Request, Response};
 
-/// The sync view of `server` in `node`'s status.
-async fn server_sync(node: &common::TestNode, server: &str) -> Option<node::api::ServerSyncView> {
-    match node.request(Request::Status).await {
-        Response::Status(status) => status.servers.into_iter().find(|s| s.server_id == server),
-        _ => None,
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replica_joins_the_topic_of_a_server_it_learns_while_running() {
     let (r, _a, _b, server) = owner_replica_and_joiner().await;
@@ -26,7 +18,7 @@ async fn a_replica_joins_the_topic_of_a_server_it_learns_while_running() {
     // members it should sync with.
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
-        let view = server_sync(&r, &server).await;
+        let view = r.server_sync(&server).await;
         if view
             .as_ref()
             .is_some_and(|view| view.topic_peers >= 2 && view.last_sync_ms.is_some())
@@ -73,8 +65,8 @@ async fn an_offline_member_catches_up_from_the_replica_alone() {
     eventually(WAIT, || {
         let (a, r, server) = (&a, &r, server.clone());
         async move {
-            let held_by_a = server_sync(a, &server).await?.entries;
-            let held_by_r = server_sync(r, &server).await?.entries;
+            let held_by_a = a.server_sync(&server).await?.entries;
+            let held_by_r = r.server_sync(&server).await?.entries;
             (held_by_a > 200 && held_by_r == held_by_a).then_some(())
         }
     })

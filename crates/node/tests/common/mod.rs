@@ -260,6 +260,16 @@ impl TestNode {
         }
     }
 
+    /// The sync view of `server` in the node's status (`None` once the
+    /// node does not know the server).
+    pub(crate) async fn server_sync(&self, server: &str) -> Option<node::api::ServerSyncView> {
+        let status = self.status().await;
+        status
+            .servers
+            .into_iter()
+            .find(|view| view.server_id == server)
+    }
+
     pub(crate) async fn create_server(&self, name: &str, public: bool) -> ServerDetail {
         match self
             .request(Request::CreateServer {
@@ -440,13 +450,7 @@ pub(crate) async fn settle_syncs(nodes: &[&TestNode], server: &str) {
     let others = nodes.len() - 1;
     eventually(WAIT, || async {
         for node in nodes {
-            let seen = node
-                .status()
-                .await
-                .servers
-                .iter()
-                .any(|view| view.server_id == server && view.topic_peers == others);
-            if !seen {
+            if node.server_sync(server).await?.topic_peers != others {
                 return None;
             }
         }
