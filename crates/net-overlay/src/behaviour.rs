@@ -1,4 +1,5 @@
-//! The composed libp2p behaviour: identify, ping, connection limits,
+//! The composed libp2p behaviour: a block list (restarted peers), identify,
+//! ping, connection limits,
 //! Kademlia, gossipsub, the sync and directory request-response protocols,
 //! AutoNAT, circuit relay (server or client), DCUtR and mDNS; optional parts
 //! sit in `Toggle`.
@@ -12,7 +13,8 @@ use libp2p::request_response::{self, ProtocolSupport};
 use libp2p::swarm::NetworkBehaviour;
 use libp2p::swarm::behaviour::toggle::Toggle;
 use libp2p::{
-    StreamProtocol, autonat, connection_limits, dcutr, gossipsub, identify, mdns, ping, relay,
+    StreamProtocol, allow_block_list, autonat, connection_limits, dcutr, gossipsub, identify, mdns,
+    ping, relay,
 };
 use messaging_proto::limits::{
     MAX_DIRECTORY_REQUEST_BYTES, MAX_DIRECTORY_RESPONSE_BYTES, MAX_SIGNED_ADVERT_BYTES,
@@ -34,6 +36,9 @@ pub(crate) const MAX_PROVIDERS_PER_KEY: usize = 256;
 
 #[derive(NetworkBehaviour)]
 pub(crate) struct Behaviour {
+    /// Peers whose connections are being closed (`restarts.rs`): first, so
+    /// that their new connections are refused before others see them.
+    pub(crate) blocked: allow_block_list::Behaviour<allow_block_list::BlockedPeers>,
     pub(crate) limits: connection_limits::Behaviour,
     pub(crate) identify: identify::Behaviour,
     pub(crate) ping: ping::Behaviour,
@@ -152,6 +157,7 @@ impl Behaviour {
             None
         };
         Ok(Self {
+            blocked: allow_block_list::Behaviour::default(),
             limits,
             identify,
             ping,

@@ -46,6 +46,7 @@ use crate::handle::{
     Reply, TokenBucket,
 };
 use crate::records::{self, RecordRejection, advert_key, directory_key};
+use crate::restarts::{Path, RestartedPeers, Verdict};
 use crate::status::{NatStatus, NetworkStatus};
 
 /// Most outbound requests, DHT queries or dials waiting at once.
@@ -96,6 +97,8 @@ pub(crate) struct EventLoop {
     providing: bool,
     address_book: AddressBook,
     redial: RedialSchedule,
+    /// Open connections per peer, to spot a peer back from a restart.
+    restarts: RestartedPeers,
     last_fallback: Option<Instant>,
     /// When the Kademlia routing table was last refreshed.
     last_kad_refresh: Option<Instant>,
@@ -140,6 +143,7 @@ impl EventLoop {
             providing: false,
             address_book,
             redial: RedialSchedule::default(),
+            restarts: RestartedPeers::default(),
             last_fallback: None,
             last_kad_refresh: Some(Instant::now()),
             peer_addrs: HashMap::new(),
@@ -570,6 +574,10 @@ impl EventLoop {
 
     fn maintain(&mut self) {
         let now = Instant::now();
+        for peer in self.restarts.expired(now) {
+            tracing::debug!(%peer, "old connections still closing; accepting the peer again");
+            self.swarm.behaviour_mut().blocked.unblock_peer(peer);
+        }
         for (peer, addrs) in self.redial.due(now) {
             let opts = DialOpts::peer_id(peer)
                 .addresses(addrs)
@@ -697,6 +705,7 @@ impl EventLoop {
                 if let ConnectedPoint::Dialer { address, .. } = &endpoint {
                     self.note_peer_addrs(peer_id, std::slice::from_ref(address));
                 }
+                self.note_connection(peer_id, connection_id, &endpoint);
                 if num_established.get() == 1 {
                     tracing::debug!(peer = %peer_id, %addr, "connected");
                     self.events.send(OverlayEvent::PeerConnected {
@@ -707,15 +716,22 @@ impl EventLoop {
             }
             SwarmEvent::ConnectionClosed {
                 peer_id,
-                num_established: 0,
+                connection_id,
+                num_established,
                 ..
             } => {
-                tracing::debug!(peer = %peer_id, "disconnected");
-                self.redial.disconnected(&peer_id, Instant::now());
-                self.rate.remove(&peer_id);
-                self.peer_addrs.remove(&peer_id);
-                self.events
-                    .send(OverlayEvent::PeerDisconnected { peer: peer_id });
+                if self.restarts.closed(&peer_id, connection_id) {
+                    tracing::debug!(peer = %peer_id, "old connections closed; accepting the peer again");
+                    self.swarm.behaviour_mut().blocked.unblock_peer(peer_id);
+                }
+                if num_established == 0 {
+                    tracing::debug!(peer = %peer_id, "disconnected");
+                    self.redial.disconnected(&peer_id, Instant::now());
+                    self.rate.remove(&peer_id);
+                    self.peer_addrs.remove(&peer_id);
+                    self.events
+                        .send(OverlayEvent::PeerDisconnected { peer: peer_id });
+                }
             }
             SwarmEvent::OutgoingConnectionError {
                 connection_id,
@@ -751,6 +767,33 @@ impl EventLoop {
                 tracing::info!(%address, "external address confirmed");
             }
             _ => {}
+        }
+    }
+
+    /// Tracks a new connection; when the peer seems back from a restart
+    /// (`restarts.rs`), closes all its connections so that its redial is a
+    /// first connection, on which gossipsub announces our subscriptions.
+    fn note_connection(
+        &mut self,
+        peer: PeerId,
+        connection: ConnectionId,
+        endpoint: &ConnectedPoint,
+    ) {
+        let path = if endpoint.is_relayed() {
+            Path::Relayed
+        } else {
+            Path::Direct
+        };
+        let verdict = self.restarts.established(
+            peer,
+            connection,
+            path,
+            endpoint.is_listener(),
+            Instant::now(),
+        );
+        if verdict == Verdict::Reset {
+            tracing::debug!(%peer, "a peer connected again while its old connection is open; reconnecting it afresh");
+            self.swarm.behaviour_mut().blocked.block_peer(peer);
         }
     }
 

@@ -45,6 +45,7 @@ mod gossip;
 mod handle;
 pub mod partition;
 mod records;
+mod restarts;
 mod status;
 mod transport;
 

@@ -9,9 +9,10 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use common::{
-    TestNode, WAIT, eventually, feed, gossip_entry, memory_config, next_delivery, spawn_memory,
-    spawn_with,
+    TestNode, WAIT, eventually, feed, gossip_entry, memory_config, next_delivery, spawn_identity,
+    spawn_memory, spawn_with,
 };
+use identity_core::Identity;
 use messaging_proto::{EntryHash, GossipMessage, ServerId, VerifiedEntry};
 use net_overlay::{GRAYLIST_THRESHOLD, OverlayHandle, PublishOutcome};
 
@@ -203,4 +204,45 @@ async fn a_spammer_is_graylisted_and_honest_traffic_flows() {
         seen.insert(index);
     }
     assert_eq!(seen.len(), 3);
+}
+
+/// A peer that restarts with the same identity and reconnects while we still
+/// hold its old connection (a crash, a quick app restart) must learn our
+/// subscriptions: gossipsub sends them only on a peer's first connection, so
+/// without the reset in `restarts.rs` the new instance never sees us in the
+/// topic and can neither publish to us nor sync with us.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_back_from_a_restart_learns_our_subscriptions() {
+    let mut hub = spawn_memory(&[]).await;
+    hub.handle.subscribe(SERVER).await.unwrap();
+    let identity = Identity::generate(&mut rand::rng());
+
+    // The first instance: connected, and it sees the hub in the topic.
+    let old = spawn_identity(identity.clone(), memory_config(&[]), None).await;
+    old.handle.subscribe(SERVER).await.unwrap();
+    old.handle.dial(hub.addr.clone()).await.unwrap();
+    wait_for_topic_peers(&old.handle, 1).await;
+
+    // The second instance dials in while the first one's connection is
+    // still open; then the first one goes away.
+    let new = spawn_identity(identity, memory_config(&[&hub]), None).await;
+    new.handle.subscribe(SERVER).await.unwrap();
+    eventually(WAIT, || {
+        let handle = new.handle.clone();
+        async move { (!handle.status().await.ok()?.connected_peers.is_empty()).then_some(()) }
+    })
+    .await;
+    old.handle.shutdown().await.unwrap();
+
+    wait_for_topic_peers(&new.handle, 1).await;
+    wait_for_topic_peers(&hub.handle, 1).await;
+    // And gossip flows from the new instance to the hub.
+    wait_for_mesh(&new.handle).await;
+    let (entry, data) = gossip_entry(&mut feed(SERVER), "after the restart");
+    assert_eq!(
+        new.handle.publish(SERVER, data).await.unwrap(),
+        PublishOutcome::Sent
+    );
+    let (server, delivered) = next_delivery(&mut hub, WAIT).await;
+    assert_eq!((server, delivered.hash()), (SERVER, entry.hash()));
 }

@@ -1,0 +1,249 @@
+//! Peers that come back from a restart before we noticed they left.
+//!
+//! Gossipsub tells a peer our topic subscriptions once: on the first
+//! connection to it. A peer that restarts with the same identity (a crash,
+//! a quick app restart, a SIGKILL) and reconnects while we still hold its
+//! dead old connection is, to us, a peer we already know: nothing is sent,
+//! and its new instance never learns which topics we are in. It then cannot
+//! publish to us or choose us as a sync partner, and nothing in gossipsub
+//! repairs that while one connection stays up. (libp2p/rust-libp2p#5097.)
+//!
+//! The repair: when a peer opens a connection to us while an older
+//! connection of the same kind (direct, or relayed) is still up, we close
+//! every connection to it and refuse new ones until they are gone; its
+//! redial then is a first connection again, and both sides announce their
+//! subscriptions. A connection of another kind is not a restart: a relayed
+//! connection upgraded to a direct one by hole punching (DCUtR) keeps both.
+//! Two peers that dial each other at the same moment also look like a
+//! restart; that costs one reconnect, and resets are rate-limited per peer
+//! so no pattern of dials can make them loop.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use libp2p::PeerId;
+use libp2p::swarm::ConnectionId;
+
+/// Resets a peer may cause in a burst.
+const RESET_BURST: f64 = 3.0;
+/// Resets a peer may cause per second, sustained (one per 20 s).
+const RESETS_PER_SECOND: f64 = 1.0 / 20.0;
+/// New connections of a reset peer are refused at most this long, in case
+/// its old connections take long to close.
+pub(crate) const MAX_REFUSAL: Duration = Duration::from_secs(5);
+
+/// How a connection reaches the peer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Path {
+    /// A direct connection (QUIC, TCP, memory).
+    Direct,
+    /// Through a circuit relay.
+    Relayed,
+}
+
+/// Connections to one peer and its reset allowance.
+#[derive(Debug)]
+struct PeerConnections {
+    open: Vec<(ConnectionId, Path)>,
+    /// Reset tokens left, and when they were last refilled.
+    tokens: f64,
+    refilled: Instant,
+    /// Set while the peer's connections are being closed by a reset.
+    refusing_since: Option<Instant>,
+}
+
+/// What to do about a new connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Verdict {
+    /// Nothing.
+    Keep,
+    /// The peer looks restarted: close all its connections and refuse new
+    /// ones until they are gone.
+    Reset,
+}
+
+/// The open connections of every connected peer (bounded by the swarm's
+/// connection limits: an entry lives while the peer has a connection or a
+/// reset is under way).
+#[derive(Debug, Default)]
+pub(crate) struct RestartedPeers {
+    peers: HashMap<PeerId, PeerConnections>,
+}
+
+impl RestartedPeers {
+    /// Records an established connection. `inbound` is true when the peer
+    /// dialed us: a restarted peer dials, we do not know it left.
+    pub(crate) fn established(
+        &mut self,
+        peer: PeerId,
+        connection: ConnectionId,
+        path: Path,
+        inbound: bool,
+        now: Instant,
+    ) -> Verdict {
+        let entry = self.peers.entry(peer).or_insert_with(|| PeerConnections {
+            open: Vec::new(),
+            tokens: RESET_BURST,
+            refilled: now,
+            refusing_since: None,
+        });
+        let older_of_same_path = entry.open.iter().any(|(_, open)| *open == path);
+        entry.open.push((connection, path));
+        if !inbound || !older_of_same_path || entry.refusing_since.is_some() {
+            return Verdict::Keep;
+        }
+        let elapsed = now.saturating_duration_since(entry.refilled).as_secs_f64();
+        entry.tokens = (entry.tokens + elapsed * RESETS_PER_SECOND).min(RESET_BURST);
+        entry.refilled = now;
+        if entry.tokens < 1.0 {
+            return Verdict::Keep;
+        }
+        entry.tokens -= 1.0;
+        entry.refusing_since = Some(now);
+        Verdict::Reset
+    }
+
+    /// Records a closed connection. Returns true when this was the last
+    /// connection of a peer being reset: stop refusing it.
+    pub(crate) fn closed(&mut self, peer: &PeerId, connection: ConnectionId) -> bool {
+        let Some(entry) = self.peers.get_mut(peer) else {
+            return false;
+        };
+        entry.open.retain(|(id, _)| *id != connection);
+        if !entry.open.is_empty() {
+            return false;
+        }
+        let was_refusing = entry.refusing_since.take().is_some();
+        // Keep the entry while its allowance is spent, so that a peer cannot
+        // reset its budget by disconnecting; drop it once it is full again.
+        if entry.tokens >= RESET_BURST - f64::EPSILON {
+            self.peers.remove(peer);
+        }
+        was_refusing
+    }
+
+    /// Peers refused for longer than [`MAX_REFUSAL`]: stop refusing them.
+    /// Also forgets disconnected peers whose allowance has refilled.
+    pub(crate) fn expired(&mut self, now: Instant) -> Vec<PeerId> {
+        let mut expired = Vec::new();
+        self.peers.retain(|peer, entry| {
+            if let Some(since) = entry.refusing_since
+                && now.saturating_duration_since(since) >= MAX_REFUSAL
+            {
+                entry.refusing_since = None;
+                expired.push(*peer);
+            }
+            let refill =
+                now.saturating_duration_since(entry.refilled).as_secs_f64() * RESETS_PER_SECOND;
+            let full = entry.tokens + refill >= RESET_BURST;
+            !(entry.open.is_empty() && entry.refusing_since.is_none() && full)
+        });
+        expired
+    }
+
+    /// Peers tracked (for tests of the bound).
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.peers.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn connection(id: usize) -> ConnectionId {
+        ConnectionId::new_unchecked(id)
+    }
+
+    #[test]
+    fn a_second_inbound_connection_of_the_same_path_resets_the_peer() {
+        let mut peers = RestartedPeers::default();
+        let peer = PeerId::random();
+        let now = Instant::now();
+        assert_eq!(
+            peers.established(peer, connection(1), Path::Direct, true, now),
+            Verdict::Keep
+        );
+        assert_eq!(
+            peers.established(peer, connection(2), Path::Direct, true, now),
+            Verdict::Reset
+        );
+        // While its connections close, more connections do not reset again.
+        assert_eq!(
+            peers.established(peer, connection(3), Path::Direct, true, now),
+            Verdict::Keep
+        );
+        assert!(!peers.closed(&peer, connection(1)));
+        assert!(!peers.closed(&peer, connection(2)));
+        assert!(peers.closed(&peer, connection(3)), "the last one ends it");
+    }
+
+    #[test]
+    fn hole_punching_and_our_own_dials_are_not_restarts() {
+        let mut peers = RestartedPeers::default();
+        let peer = PeerId::random();
+        let now = Instant::now();
+        peers.established(peer, connection(1), Path::Relayed, true, now);
+        assert_eq!(
+            peers.established(peer, connection(2), Path::Direct, true, now),
+            Verdict::Keep,
+            "a direct connection beside a relayed one (DCUtR)"
+        );
+        assert_eq!(
+            peers.established(peer, connection(3), Path::Direct, false, now),
+            Verdict::Keep,
+            "a connection we dialed"
+        );
+    }
+
+    #[test]
+    fn resets_are_rate_limited_per_peer_and_refill() {
+        let mut peers = RestartedPeers::default();
+        let peer = PeerId::random();
+        let start = Instant::now();
+        let mut id = 0;
+        let mut reset_once = |peers: &mut RestartedPeers, now: Instant| {
+            id += 2;
+            peers.established(peer, connection(id), Path::Direct, true, now);
+            let verdict = peers.established(peer, connection(id + 1), Path::Direct, true, now);
+            peers.closed(&peer, connection(id));
+            peers.closed(&peer, connection(id + 1));
+            verdict
+        };
+        for _ in 0..3 {
+            assert_eq!(reset_once(&mut peers, start), Verdict::Reset);
+        }
+        assert_eq!(
+            reset_once(&mut peers, start),
+            Verdict::Keep,
+            "the burst is spent, even across disconnections"
+        );
+        assert_eq!(
+            reset_once(&mut peers, start + Duration::from_secs(21)),
+            Verdict::Reset,
+            "one more after 20 s"
+        );
+    }
+
+    #[test]
+    fn a_refusal_ends_after_its_limit_and_idle_peers_are_forgotten() {
+        let mut peers = RestartedPeers::default();
+        let peer = PeerId::random();
+        let start = Instant::now();
+        peers.established(peer, connection(1), Path::Direct, true, start);
+        peers.established(peer, connection(2), Path::Direct, true, start);
+        assert!(peers.expired(start + Duration::from_secs(1)).is_empty());
+        assert_eq!(peers.expired(start + MAX_REFUSAL), vec![peer]);
+        peers.closed(&peer, connection(1));
+        assert!(!peers.closed(&peer, connection(2)), "no longer refusing");
+        assert_eq!(peers.len(), 1, "kept while its allowance refills");
+        peers.expired(start + Duration::from_secs(60));
+        assert_eq!(peers.len(), 0);
+
+        let other = PeerId::random();
+        peers.established(other, connection(3), Path::Direct, true, start);
+        peers.closed(&other, connection(3));
+        assert_eq!(peers.len(), 0, "an untouched allowance is not kept");
+    }
+}
