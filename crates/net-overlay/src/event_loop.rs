@@ -721,8 +721,21 @@ impl EventLoop {
                 ..
             } => {
                 if self.restarts.closed(&peer_id, connection_id) {
-                    tracing::debug!(peer = %peer_id, "old connections closed; accepting the peer again");
+                    tracing::debug!(peer = %peer_id, "old connections closed; connecting to the peer again");
                     self.swarm.behaviour_mut().blocked.unblock_peer(peer_id);
+                    // It may not redial us (a peer found by mDNS, or two
+                    // peers that dialled each other at once): we do, with
+                    // the addresses we dialled or it announced, and those
+                    // the behaviours know (Kademlia).
+                    let addrs = self.peer_addrs.get(&peer_id).cloned().unwrap_or_default();
+                    let opts = DialOpts::peer_id(peer_id)
+                        .addresses(addrs)
+                        .extend_addresses_through_behaviour()
+                        .condition(PeerCondition::DisconnectedAndNotDialing)
+                        .build();
+                    if let Err(err) = self.swarm.dial(opts) {
+                        tracing::debug!(peer = %peer_id, %err, "no redial after the reset");
+                    }
                 }
                 if num_established == 0 {
                     tracing::debug!(peer = %peer_id, "disconnected");

@@ -8,15 +8,16 @@
 //! publish to us or choose us as a sync partner, and nothing in gossipsub
 //! repairs that while one connection stays up. (libp2p/rust-libp2p#5097.)
 //!
-//! The repair: when a peer opens a connection to us while an older
-//! connection of the same kind (direct, or relayed) is still up, we close
-//! every connection to it and refuse new ones until they are gone; its
-//! redial then is a first connection again, and both sides announce their
-//! subscriptions. A connection of another kind is not a restart: a relayed
-//! connection upgraded to a direct one by hole punching (DCUtR) keeps both.
-//! Two peers that dial each other at the same moment also look like a
-//! restart; that costs one reconnect, and resets are rate-limited per peer
-//! so no pattern of dials can make them loop.
+//! The repair: when a peer dials us while an older connection of the same
+//! kind (direct, or relayed) is still up — one it dialed too, or one we
+//! dialed more than [`SIMULTANEOUS_DIAL`] ago — we close every connection
+//! to it and refuse new ones until they are gone; its redial (or ours) then
+//! is a first connection again, and both sides announce their
+//! subscriptions. Not restarts: a relayed connection upgraded to a direct
+//! one by hole punching (DCUtR), and two peers that dial each other at the
+//! same moment (each sees its own fresh outbound connection beside the
+//! other's). Resets are also rate-limited per peer, so no pattern of dials
+//! can make them loop.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -31,6 +32,9 @@ const RESETS_PER_SECOND: f64 = 1.0 / 20.0;
 /// New connections of a reset peer are refused at most this long, in case
 /// its old connections take long to close.
 pub(crate) const MAX_REFUSAL: Duration = Duration::from_secs(5);
+/// An outbound connection younger than this beside a new inbound one is
+/// taken as both peers dialling at once, not as a restart.
+pub(crate) const SIMULTANEOUS_DIAL: Duration = Duration::from_secs(1);
 
 /// How a connection reaches the peer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -44,12 +48,21 @@ pub(crate) enum Path {
 /// Connections to one peer and its reset allowance.
 #[derive(Debug)]
 struct PeerConnections {
-    open: Vec<(ConnectionId, Path)>,
+    open: Vec<Connection>,
     /// Reset tokens left, and when they were last refilled.
     tokens: f64,
     refilled: Instant,
     /// Set while the peer's connections are being closed by a reset.
     refusing_since: Option<Instant>,
+}
+
+/// One open connection.
+#[derive(Debug)]
+struct Connection {
+    id: ConnectionId,
+    path: Path,
+    inbound: bool,
+    since: Instant,
 }
 
 /// What to do about a new connection.
@@ -87,9 +100,17 @@ impl RestartedPeers {
             refilled: now,
             refusing_since: None,
         });
-        let older_of_same_path = entry.open.iter().any(|(_, open)| *open == path);
-        entry.open.push((connection, path));
-        if !inbound || !older_of_same_path || entry.refusing_since.is_some() {
+        let stale_suspect = entry.open.iter().any(|open| {
+            open.path == path
+                && (open.inbound || now.saturating_duration_since(open.since) >= SIMULTANEOUS_DIAL)
+        });
+        entry.open.push(Connection {
+            id: connection,
+            path,
+            inbound,
+            since: now,
+        });
+        if !inbound || !stale_suspect || entry.refusing_since.is_some() {
             return Verdict::Keep;
         }
         let elapsed = now.saturating_duration_since(entry.refilled).as_secs_f64();
@@ -109,7 +130,7 @@ impl RestartedPeers {
         let Some(entry) = self.peers.get_mut(peer) else {
             return false;
         };
-        entry.open.retain(|(id, _)| *id != connection);
+        entry.open.retain(|open| open.id != connection);
         if !entry.open.is_empty() {
             return false;
         }
@@ -194,6 +215,31 @@ mod tests {
             peers.established(peer, connection(3), Path::Direct, false, now),
             Verdict::Keep,
             "a connection we dialed"
+        );
+    }
+
+    #[test]
+    fn dialling_each_other_at_once_is_not_a_restart_but_a_stale_dial_of_ours_is() {
+        let mut peers = RestartedPeers::default();
+        let (peer, other) = (PeerId::random(), PeerId::random());
+        let now = Instant::now();
+        peers.established(peer, connection(1), Path::Direct, false, now);
+        assert_eq!(
+            peers.established(peer, connection(2), Path::Direct, true, now),
+            Verdict::Keep,
+            "our own dial of a moment ago beside theirs"
+        );
+        peers.established(other, connection(3), Path::Direct, false, now);
+        assert_eq!(
+            peers.established(
+                other,
+                connection(4),
+                Path::Direct,
+                true,
+                now + SIMULTANEOUS_DIAL
+            ),
+            Verdict::Reset,
+            "a peer we dialed long ago dials us again: it restarted"
         );
     }
 

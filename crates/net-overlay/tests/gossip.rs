@@ -14,7 +14,7 @@ use common::{
 };
 use identity_core::Identity;
 use messaging_proto::{EntryHash, GossipMessage, ServerId, VerifiedEntry};
-use net_overlay::{GRAYLIST_THRESHOLD, OverlayHandle, PublishOutcome};
+use net_overlay::{GRAYLIST_THRESHOLD, Overlay, OverlayHandle, PublishOutcome};
 
 const SERVER: ServerId = ServerId::from_bytes([42; 32]);
 
@@ -217,11 +217,16 @@ async fn a_peer_back_from_a_restart_learns_our_subscriptions() {
     hub.handle.subscribe(SERVER).await.unwrap();
     let identity = Identity::generate(&mut rand::rng());
 
-    // The first instance: connected, and it sees the hub in the topic.
-    let old = spawn_identity(identity.clone(), memory_config(&[]), None).await;
-    old.handle.subscribe(SERVER).await.unwrap();
-    old.handle.dial(hub.addr.clone()).await.unwrap();
-    wait_for_topic_peers(&old.handle, 1).await;
+    // The first instance: connected, and it sees the hub in the topic. It
+    // does not listen: like a dead process, it cannot take the hub's
+    // redial after the reset.
+    let mut config = memory_config(&[]);
+    config.listen.clear();
+    let (old, mut old_events) = Overlay::start(&identity, config).unwrap();
+    tokio::spawn(async move { while old_events.recv().await.is_some() {} });
+    old.subscribe(SERVER).await.unwrap();
+    old.dial(hub.addr.clone()).await.unwrap();
+    wait_for_topic_peers(&old, 1).await;
 
     // The second instance dials in while the first one's connection is
     // still open; then the first one goes away.
@@ -232,7 +237,7 @@ async fn a_peer_back_from_a_restart_learns_our_subscriptions() {
         async move { (!handle.status().await.ok()?.connected_peers.is_empty()).then_some(()) }
     })
     .await;
-    old.handle.shutdown().await.unwrap();
+    old.shutdown().await.unwrap();
 
     wait_for_topic_peers(&new.handle, 1).await;
     wait_for_topic_peers(&hub.handle, 1).await;
@@ -245,4 +250,48 @@ async fn a_peer_back_from_a_restart_learns_our_subscriptions() {
     );
     let (server, delivered) = next_delivery(&mut hub, WAIT).await;
     assert_eq!((server, delivered.hash()), (SERVER, entry.hash()));
+}
+
+/// Two peers that dial each other at the same moment (as after an mDNS
+/// discovery) may look like a restart to one of them; whatever happens,
+/// they end up connected, each in the other's topic, with gossip flowing
+/// both ways.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn peers_that_dial_each_other_at_once_stay_connected() {
+    for round in 0..5 {
+        let mut a = spawn_memory(&[]).await;
+        let mut b = spawn_memory(&[]).await;
+        a.handle.subscribe(SERVER).await.unwrap();
+        b.handle.subscribe(SERVER).await.unwrap();
+        let _ = tokio::join!(a.handle.dial(b.addr.clone()), b.handle.dial(a.addr.clone()));
+        wait_for_topic_peers(&a.handle, 1).await;
+        wait_for_topic_peers(&b.handle, 1).await;
+        wait_for_mesh(&a.handle).await;
+        wait_for_mesh(&b.handle).await;
+        let mut feed = feed(SERVER);
+        gossip_flows(&a, &mut b, &mut feed, &format!("a to b, round {round}")).await;
+        gossip_flows(&b, &mut a, &mut feed, &format!("b to a, round {round}")).await;
+        a.handle.shutdown().await.unwrap();
+        b.handle.shutdown().await.unwrap();
+    }
+}
+
+/// `from` publishes an entry (once it has a peer to send it to) and `to`
+/// delivers it.
+async fn gossip_flows(
+    from: &TestNode,
+    to: &mut TestNode,
+    feed: &mut messaging_proto::test_utils::FeedWriter,
+    text: &str,
+) {
+    let (entry, data) = gossip_entry(feed, text);
+    eventually(WAIT, || {
+        let (handle, data) = (from.handle.clone(), data.clone());
+        async move {
+            matches!(handle.publish(SERVER, data).await, Ok(PublishOutcome::Sent)).then_some(())
+        }
+    })
+    .await;
+    let (_, delivered) = next_delivery(to, WAIT).await;
+    assert_eq!(delivered.hash(), entry.hash(), "{text}");
 }
