@@ -32,6 +32,9 @@ const RESETS_PER_SECOND: f64 = 1.0 / 20.0;
 /// New connections of a reset peer are refused at most this long, in case
 /// its old connections take long to close.
 pub(crate) const MAX_REFUSAL: Duration = Duration::from_secs(5);
+/// Disconnected peers kept for their spent reset allowance stop being
+/// kept beyond this many tracked peers.
+pub(crate) const MAX_IDLE_TRACKED: usize = 1024;
 /// An outbound connection younger than this beside a new inbound one is
 /// taken as both peers dialling at once, not as a restart.
 pub(crate) const SIMULTANEOUS_DIAL: Duration = Duration::from_secs(1);
@@ -75,9 +78,10 @@ pub(crate) enum Verdict {
     Reset,
 }
 
-/// The open connections of every connected peer (bounded by the swarm's
-/// connection limits: an entry lives while the peer has a connection or a
-/// reset is under way).
+/// The open connections of every connected peer. Bounded: an entry lives
+/// while the peer has a connection (the swarm's connection limits) and,
+/// after that, at most until its reset allowance refills (≤ 60 s), and
+/// only while fewer than [`MAX_IDLE_TRACKED`] peers are tracked.
 #[derive(Debug, Default)]
 pub(crate) struct RestartedPeers {
     peers: HashMap<PeerId, PeerConnections>,
@@ -137,7 +141,7 @@ impl RestartedPeers {
         let was_refusing = entry.refusing_since.take().is_some();
         // Keep the entry while its allowance is spent, so that a peer cannot
         // reset its budget by disconnecting; drop it once it is full again.
-        if entry.tokens >= RESET_BURST - f64::EPSILON {
+        if entry.tokens >= RESET_BURST - f64::EPSILON || self.peers.len() > MAX_IDLE_TRACKED {
             self.peers.remove(peer);
         }
         was_refusing
@@ -291,5 +295,23 @@ mod tests {
         peers.established(other, connection(3), Path::Direct, true, start);
         peers.closed(&other, connection(3));
         assert_eq!(peers.len(), 0, "an untouched allowance is not kept");
+    }
+
+    #[test]
+    fn spent_allowances_of_gone_peers_are_kept_only_up_to_the_bound() {
+        let mut peers = RestartedPeers::default();
+        let now = Instant::now();
+        for index in 0..(MAX_IDLE_TRACKED + 10) {
+            let peer = PeerId::random();
+            let (old, new) = (connection(2 * index), connection(2 * index + 1));
+            peers.established(peer, old, Path::Direct, true, now);
+            assert_eq!(
+                peers.established(peer, new, Path::Direct, true, now),
+                Verdict::Reset
+            );
+            peers.closed(&peer, old);
+            peers.closed(&peer, new);
+        }
+        assert_eq!(peers.len(), MAX_IDLE_TRACKED);
     }
 }
