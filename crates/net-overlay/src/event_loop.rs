@@ -86,6 +86,10 @@ pub(crate) struct EventLoop {
     config: OverlayConfig,
     subscriptions: HashMap<TopicHash, ServerId>,
     pending_dials: HashMap<ConnectionId, (Instant, Reply<PeerId>)>,
+    /// `Dial` commands for a peer that another dial was already reaching:
+    /// answered by that dial's outcome, so that a live peer never gets two
+    /// connections from us at once (which looks like a restart to it).
+    waiting_dials: HashMap<PeerId, Vec<(Instant, Reply<PeerId>)>>,
     pending_sync: HashMap<OutboundRequestId, (PeerId, Reply<SyncResponse>)>,
     pending_directory: HashMap<OutboundRequestId, (PeerId, Reply<DirectoryResponse>)>,
     inbound_sync: HashMap<InboundToken, Inbound>,
@@ -132,6 +136,7 @@ impl EventLoop {
             config,
             subscriptions: HashMap::new(),
             pending_dials: HashMap::new(),
+            waiting_dials: HashMap::new(),
             pending_sync: HashMap::new(),
             pending_directory: HashMap::new(),
             inbound_sync: HashMap::new(),
@@ -482,7 +487,8 @@ impl EventLoop {
     }
 
     fn dial(&mut self, addr: Multiaddr, reply: Reply<PeerId>) {
-        if self.pending_dials.len() >= MAX_PENDING {
+        let waiting: usize = self.waiting_dials.values().map(Vec::len).sum();
+        if self.pending_dials.len() + waiting >= MAX_PENDING {
             let _ = reply.send(Err(OverlayError::Busy));
             return;
         }
@@ -495,7 +501,7 @@ impl EventLoop {
         let opts = match peer_of(&addr) {
             Some(peer) => DialOpts::peer_id(peer)
                 .addresses(vec![addr.clone()])
-                .condition(PeerCondition::Always)
+                .condition(PeerCondition::NotDialing)
                 .build(),
             None => DialOpts::unknown_peer_id().address(addr.clone()).build(),
         };
@@ -505,6 +511,19 @@ impl EventLoop {
                 self.pending_dials
                     .insert(connection, (Instant::now(), reply));
             }
+            Err(err @ DialError::DialPeerConditionFalse(_)) => match peer_of(&addr) {
+                Some(peer) => self
+                    .waiting_dials
+                    .entry(peer)
+                    .or_default()
+                    .push((Instant::now(), reply)),
+                None => {
+                    let _ = reply.send(Err(OverlayError::Dial {
+                        target: addr.to_string(),
+                        reason: err.to_string(),
+                    }));
+                }
+            },
             Err(err) => {
                 let _ = reply.send(Err(OverlayError::Dial {
                     target: addr.to_string(),
@@ -643,6 +662,19 @@ impl EventLoop {
                 }));
             }
         }
+        for (peer, waiters) in &mut self.waiting_dials {
+            let (stale, fresh): (Vec<_>, Vec<_>) = std::mem::take(waiters)
+                .into_iter()
+                .partition(|(since, _)| now.duration_since(*since) > timeout);
+            *waiters = fresh;
+            for (_, reply) in stale {
+                let _ = reply.send(Err(OverlayError::Dial {
+                    target: peer.to_string(),
+                    reason: "timed out".into(),
+                }));
+            }
+        }
+        self.waiting_dials.retain(|_, waiters| !waiters.is_empty());
     }
 
     fn dial_remembered_peers(&mut self) {
@@ -694,6 +726,9 @@ impl EventLoop {
                 ..
             } => {
                 if let Some((_, reply)) = self.pending_dials.remove(&connection_id) {
+                    let _ = reply.send(Ok(peer_id));
+                }
+                for (_, reply) in self.waiting_dials.remove(&peer_id).unwrap_or_default() {
                     let _ = reply.send(Ok(peer_id));
                 }
                 if self.redial.is_wanted(&peer_id) && num_established.get() == 1 {
@@ -761,6 +796,12 @@ impl EventLoop {
                     && !self.swarm.is_connected(&peer)
                 {
                     self.redial.failed(&peer, Instant::now());
+                    for (_, reply) in self.waiting_dials.remove(&peer).unwrap_or_default() {
+                        let _ = reply.send(Err(OverlayError::Dial {
+                            target: peer.to_string(),
+                            reason: error.to_string(),
+                        }));
+                    }
                 }
             }
             SwarmEvent::ListenerClosed {

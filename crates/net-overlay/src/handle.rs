@@ -242,7 +242,9 @@ impl OverlayHandle {
             .await
     }
 
-    /// Dials `addr` and waits for the connection; returns the peer's id.
+    /// Dials `addr` and waits for the connection; returns the peer's id. If
+    /// the peer is being dialled already (a redial, another `dial`), waits
+    /// for that dial instead of opening a second connection.
     pub async fn dial(&self, addr: Multiaddr) -> Result<PeerId, OverlayError> {
         self.call(|reply| Command::Dial(addr, reply)).await
     }

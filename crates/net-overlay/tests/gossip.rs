@@ -14,7 +14,7 @@ use common::{
 };
 use identity_core::Identity;
 use messaging_proto::{EntryHash, GossipMessage, ServerId, VerifiedEntry};
-use net_overlay::{GRAYLIST_THRESHOLD, Overlay, OverlayHandle, PublishOutcome};
+use net_overlay::{GRAYLIST_THRESHOLD, Overlay, OverlayEvent, OverlayHandle, PublishOutcome};
 
 const SERVER: ServerId = ServerId::from_bytes([42; 32]);
 
@@ -294,4 +294,33 @@ async fn gossip_flows(
     .await;
     let (_, delivered) = next_delivery(to, WAIT).await;
     assert_eq!(delivered.hash(), entry.hash(), "{text}");
+}
+
+/// Two dials of the same peer at once open one connection and both succeed:
+/// a second connection from a live peer looks like a restart to the other
+/// side (`restarts.rs`) and would cost a reconnect.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_dials_at_once_open_one_connection() {
+    let mut hub = spawn_memory(&[]).await;
+    for round in 0..4 {
+        let node = spawn_memory(&[]).await;
+        let (first, second) = tokio::join!(
+            node.handle.dial(hub.addr.clone()),
+            node.handle.dial(hub.addr.clone())
+        );
+        assert_eq!(first.unwrap(), hub.peer);
+        assert_eq!(second.unwrap(), hub.peer);
+        // A reset would follow the second connection within milliseconds.
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let (mut connected, mut disconnected) = (0, 0);
+        while let Ok(event) = hub.others.try_recv() {
+            match event {
+                OverlayEvent::PeerConnected { peer, .. } if peer == node.peer => connected += 1,
+                OverlayEvent::PeerDisconnected { peer } if peer == node.peer => disconnected += 1,
+                _ => {}
+            }
+        }
+        assert_eq!((connected, disconnected), (1, 0), "round {round}");
+        node.handle.shutdown().await.unwrap();
+    }
 }
