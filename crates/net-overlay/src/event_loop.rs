@@ -492,13 +492,14 @@ impl EventLoop {
             let _ = reply.send(Err(OverlayError::Busy));
             return;
         }
-        if let Some(peer) = peer_of(&addr)
+        let peer = peer_of(&addr);
+        if let Some(peer) = peer
             && self.swarm.is_connected(&peer)
         {
             let _ = reply.send(Ok(peer));
             return;
         }
-        let opts = match peer_of(&addr) {
+        let opts = match peer {
             Some(peer) => DialOpts::peer_id(peer)
                 .addresses(vec![addr.clone()])
                 .condition(PeerCondition::NotDialing)
@@ -506,25 +507,17 @@ impl EventLoop {
             None => DialOpts::unknown_peer_id().address(addr.clone()).build(),
         };
         let connection = opts.connection_id();
-        match self.swarm.dial(opts) {
-            Ok(()) => {
+        match (self.swarm.dial(opts), peer) {
+            (Ok(()), _) => {
                 self.pending_dials
                     .insert(connection, (Instant::now(), reply));
             }
-            Err(err @ DialError::DialPeerConditionFalse(_)) => match peer_of(&addr) {
-                Some(peer) => self
-                    .waiting_dials
-                    .entry(peer)
-                    .or_default()
-                    .push((Instant::now(), reply)),
-                None => {
-                    let _ = reply.send(Err(OverlayError::Dial {
-                        target: addr.to_string(),
-                        reason: err.to_string(),
-                    }));
-                }
-            },
-            Err(err) => {
+            (Err(DialError::DialPeerConditionFalse(_)), Some(peer)) => self
+                .waiting_dials
+                .entry(peer)
+                .or_default()
+                .push((Instant::now(), reply)),
+            (Err(err), _) => {
                 let _ = reply.send(Err(OverlayError::Dial {
                     target: addr.to_string(),
                     reason: err.to_string(),
@@ -648,30 +641,18 @@ impl EventLoop {
         self.inbound_sync
             .retain(|_, inbound| now.duration_since(inbound.since) < timeout);
         // Dials that never resolved.
-        let stale: Vec<ConnectionId> = self
-            .pending_dials
-            .iter()
-            .filter(|(_, (since, _))| now.duration_since(*since) > timeout)
-            .map(|(id, _)| *id)
-            .collect();
-        for id in stale {
-            if let Some((_, reply)) = self.pending_dials.remove(&id) {
-                let _ = reply.send(Err(OverlayError::Dial {
-                    target: format!("{id}"),
-                    reason: "timed out".into(),
-                }));
-            }
+        let stale =
+            |(since, _): &mut (Instant, Reply<PeerId>)| now.duration_since(*since) > timeout;
+        let timed_out = |target: String| OverlayError::Dial {
+            target,
+            reason: "timed out".into(),
+        };
+        for (id, (_, reply)) in self.pending_dials.extract_if(|_, dial| stale(dial)) {
+            let _ = reply.send(Err(timed_out(format!("{id}"))));
         }
         for (peer, waiters) in &mut self.waiting_dials {
-            let (stale, fresh): (Vec<_>, Vec<_>) = std::mem::take(waiters)
-                .into_iter()
-                .partition(|(since, _)| now.duration_since(*since) > timeout);
-            *waiters = fresh;
-            for (_, reply) in stale {
-                let _ = reply.send(Err(OverlayError::Dial {
-                    target: peer.to_string(),
-                    reason: "timed out".into(),
-                }));
+            for (_, reply) in waiters.extract_if(.., |dial| stale(dial)) {
+                let _ = reply.send(Err(timed_out(peer.to_string())));
             }
         }
         self.waiting_dials.retain(|_, waiters| !waiters.is_empty());
@@ -755,7 +736,10 @@ impl EventLoop {
                 num_established,
                 ..
             } => {
-                if self.restarts.closed(&peer_id, connection_id) {
+                if self
+                    .restarts
+                    .closed(&peer_id, connection_id, Instant::now())
+                {
                     tracing::debug!(peer = %peer_id, "old connections closed; connecting to the peer again");
                     self.swarm.behaviour_mut().blocked.unblock_peer(peer_id);
                     // It may not redial us (a peer found by mDNS, or two

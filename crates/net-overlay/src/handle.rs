@@ -452,7 +452,7 @@ impl OverlayHandle {
     }
 }
 
-/// A token bucket limiting a peer's inbound sync requests.
+/// A token bucket: a peer's inbound sync requests, its restart resets.
 #[derive(Debug)]
 pub(crate) struct TokenBucket {
     tokens: f64,
@@ -465,6 +465,12 @@ impl TokenBucket {
             tokens: burst,
             last: now,
         }
+    }
+
+    /// True when the bucket has refilled to `burst` by `now`.
+    pub(crate) fn is_full(&self, rate: f64, burst: f64, now: Instant) -> bool {
+        let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
+        self.tokens + elapsed * rate >= burst
     }
 
     /// Takes a token; on refusal returns how long until one is available.

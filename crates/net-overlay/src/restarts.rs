@@ -25,6 +25,8 @@ use std::time::{Duration, Instant};
 use libp2p::PeerId;
 use libp2p::swarm::ConnectionId;
 
+use crate::handle::TokenBucket;
+
 /// Resets a peer may cause in a burst.
 const RESET_BURST: f64 = 3.0;
 /// Resets a peer may cause per second, sustained (one per 20 s).
@@ -52,9 +54,8 @@ pub(crate) enum Path {
 #[derive(Debug)]
 struct PeerConnections {
     open: Vec<Connection>,
-    /// Reset tokens left, and when they were last refilled.
-    tokens: f64,
-    refilled: Instant,
+    /// Resets this peer may still cause.
+    allowance: TokenBucket,
     /// Set while the peer's connections are being closed by a reset.
     refusing_since: Option<Instant>,
 }
@@ -100,8 +101,7 @@ impl RestartedPeers {
     ) -> Verdict {
         let entry = self.peers.entry(peer).or_insert_with(|| PeerConnections {
             open: Vec::new(),
-            tokens: RESET_BURST,
-            refilled: now,
+            allowance: TokenBucket::new(RESET_BURST, now),
             refusing_since: None,
         });
         let stale_suspect = entry.open.iter().any(|open| {
@@ -117,20 +117,20 @@ impl RestartedPeers {
         if !inbound || !stale_suspect || entry.refusing_since.is_some() {
             return Verdict::Keep;
         }
-        let elapsed = now.saturating_duration_since(entry.refilled).as_secs_f64();
-        entry.tokens = (entry.tokens + elapsed * RESETS_PER_SECOND).min(RESET_BURST);
-        entry.refilled = now;
-        if entry.tokens < 1.0 {
+        if entry
+            .allowance
+            .take(RESETS_PER_SECOND, RESET_BURST, now)
+            .is_err()
+        {
             return Verdict::Keep;
         }
-        entry.tokens -= 1.0;
         entry.refusing_since = Some(now);
         Verdict::Reset
     }
 
     /// Records a closed connection. Returns true when this was the last
     /// connection of a peer being reset: stop refusing it.
-    pub(crate) fn closed(&mut self, peer: &PeerId, connection: ConnectionId) -> bool {
+    pub(crate) fn closed(&mut self, peer: &PeerId, connection: ConnectionId, now: Instant) -> bool {
         let Some(entry) = self.peers.get_mut(peer) else {
             return false;
         };
@@ -141,7 +141,8 @@ impl RestartedPeers {
         let was_refusing = entry.refusing_since.take().is_some();
         // Keep the entry while its allowance is spent, so that a peer cannot
         // reset its budget by disconnecting; drop it once it is full again.
-        if entry.tokens >= RESET_BURST - f64::EPSILON || self.peers.len() > MAX_IDLE_TRACKED {
+        let full = entry.allowance.is_full(RESETS_PER_SECOND, RESET_BURST, now);
+        if full || self.peers.len() > MAX_IDLE_TRACKED {
             self.peers.remove(peer);
         }
         was_refusing
@@ -158,9 +159,7 @@ impl RestartedPeers {
                 entry.refusing_since = None;
                 expired.push(*peer);
             }
-            let refill =
-                now.saturating_duration_since(entry.refilled).as_secs_f64() * RESETS_PER_SECOND;
-            let full = entry.tokens + refill >= RESET_BURST;
+            let full = entry.allowance.is_full(RESETS_PER_SECOND, RESET_BURST, now);
             !(entry.open.is_empty() && entry.refusing_since.is_none() && full)
         });
         expired
@@ -181,6 +180,22 @@ mod tests {
         ConnectionId::new_unchecked(id)
     }
 
+    /// `peer` dials in twice (connections `first` and `first + 1`), then
+    /// both close; the verdict on the second connection.
+    fn dial_twice_and_close(
+        peers: &mut RestartedPeers,
+        peer: PeerId,
+        first: usize,
+        now: Instant,
+    ) -> Verdict {
+        let (old, new) = (connection(first), connection(first + 1));
+        peers.established(peer, old, Path::Direct, true, now);
+        let verdict = peers.established(peer, new, Path::Direct, true, now);
+        peers.closed(&peer, old, now);
+        peers.closed(&peer, new, now);
+        verdict
+    }
+
     #[test]
     fn a_second_inbound_connection_of_the_same_path_resets_the_peer() {
         let mut peers = RestartedPeers::default();
@@ -199,9 +214,12 @@ mod tests {
             peers.established(peer, connection(3), Path::Direct, true, now),
             Verdict::Keep
         );
-        assert!(!peers.closed(&peer, connection(1)));
-        assert!(!peers.closed(&peer, connection(2)));
-        assert!(peers.closed(&peer, connection(3)), "the last one ends it");
+        assert!(!peers.closed(&peer, connection(1), now));
+        assert!(!peers.closed(&peer, connection(2), now));
+        assert!(
+            peers.closed(&peer, connection(3), now),
+            "the last one ends it"
+        );
     }
 
     #[test]
@@ -252,25 +270,19 @@ mod tests {
         let mut peers = RestartedPeers::default();
         let peer = PeerId::random();
         let start = Instant::now();
-        let mut id = 0;
-        let mut reset_once = |peers: &mut RestartedPeers, now: Instant| {
-            id += 2;
-            peers.established(peer, connection(id), Path::Direct, true, now);
-            let verdict = peers.established(peer, connection(id + 1), Path::Direct, true, now);
-            peers.closed(&peer, connection(id));
-            peers.closed(&peer, connection(id + 1));
-            verdict
-        };
-        for _ in 0..3 {
-            assert_eq!(reset_once(&mut peers, start), Verdict::Reset);
+        for round in 0..3 {
+            assert_eq!(
+                dial_twice_and_close(&mut peers, peer, 2 * round, start),
+                Verdict::Reset
+            );
         }
         assert_eq!(
-            reset_once(&mut peers, start),
+            dial_twice_and_close(&mut peers, peer, 6, start),
             Verdict::Keep,
             "the burst is spent, even across disconnections"
         );
         assert_eq!(
-            reset_once(&mut peers, start + Duration::from_secs(21)),
+            dial_twice_and_close(&mut peers, peer, 8, start + Duration::from_secs(21)),
             Verdict::Reset,
             "one more after 20 s"
         );
@@ -285,15 +297,18 @@ mod tests {
         peers.established(peer, connection(2), Path::Direct, true, start);
         assert!(peers.expired(start + Duration::from_secs(1)).is_empty());
         assert_eq!(peers.expired(start + MAX_REFUSAL), vec![peer]);
-        peers.closed(&peer, connection(1));
-        assert!(!peers.closed(&peer, connection(2)), "no longer refusing");
+        peers.closed(&peer, connection(1), start);
+        assert!(
+            !peers.closed(&peer, connection(2), start),
+            "no longer refusing"
+        );
         assert_eq!(peers.len(), 1, "kept while its allowance refills");
         peers.expired(start + Duration::from_secs(60));
         assert_eq!(peers.len(), 0);
 
         let other = PeerId::random();
         peers.established(other, connection(3), Path::Direct, true, start);
-        peers.closed(&other, connection(3));
+        peers.closed(&other, connection(3), start);
         assert_eq!(peers.len(), 0, "an untouched allowance is not kept");
     }
 
@@ -302,15 +317,10 @@ mod tests {
         let mut peers = RestartedPeers::default();
         let now = Instant::now();
         for index in 0..(MAX_IDLE_TRACKED + 10) {
-            let peer = PeerId::random();
-            let (old, new) = (connection(2 * index), connection(2 * index + 1));
-            peers.established(peer, old, Path::Direct, true, now);
             assert_eq!(
-                peers.established(peer, new, Path::Direct, true, now),
+                dial_twice_and_close(&mut peers, PeerId::random(), 2 * index, now),
                 Verdict::Reset
             );
-            peers.closed(&peer, old);
-            peers.closed(&peer, new);
         }
         assert_eq!(peers.len(), MAX_IDLE_TRACKED);
     }
