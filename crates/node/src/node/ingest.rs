@@ -20,13 +20,13 @@
 
 use bytes::Bytes;
 use identity_core::UserId;
-use messaging_proto::{Body, DmId, EntryHash, ServerId, SpaceId, VerifiedEntry};
+use messaging_proto::{Body, ControlEvent, DmId, EntryHash, ServerId, SpaceId, VerifiedEntry};
 use net_overlay::{GossipVerdict, PeerId};
 use storage_ledger::{AppendOutcome, LedgerError, LedgerStore};
 
 use super::{AuthorRate, Held, LocalRole, MAX_BLOCKED_ENTRIES, MAX_GAP_ENTRIES, NodeCore};
 use crate::api::{ErrorCategory, Event, NodeError};
-use crate::control::{ControlRecord, ServerState};
+use crate::control::{ControlRecord, Denied, ServerState};
 use crate::keys::OpenError;
 
 /// What became of a received entry.
@@ -345,6 +345,8 @@ impl NodeCore {
             let refused_before = self.refused_records(&server);
             self.refold(&server);
             let refused_now = self.refused_records(&server);
+            self.after_lost_rotations(server, &record, &refused_before)
+                .await;
             let mut effective: Vec<ControlRecord> = self
                 .servers
                 .get(&server)
@@ -373,6 +375,53 @@ impl NodeCore {
         self.emit(Event::ServerUpdated {
             server_id: server.to_hex(),
         });
+    }
+
+    /// Key rotations the fold refuses as concurrent (another moderator
+    /// rotated to the same epoch first in the control order), newly
+    /// refused or just arrived:
+    /// - their key still decrypts what their author sealed under it before
+    ///   it learnt of the other rotation, so we keep it (not to encrypt);
+    /// - when one of them is ours, the members removed on our side of the
+    ///   race may hold the kept rotation's key (its author did not know of
+    ///   the removal): we rotate again.
+    async fn after_lost_rotations(
+        &mut self,
+        server: ServerId,
+        record: &ControlRecord,
+        refused_before: &std::collections::HashSet<EntryHash>,
+    ) {
+        let Some(runtime) = self.servers.get(&server) else {
+            return;
+        };
+        let Some(state) = runtime.state.as_ref() else {
+            return;
+        };
+        let lost: Vec<ControlRecord> = state
+            .rejected()
+            .iter()
+            .filter(|(hash, denied)| {
+                *denied == Denied::ConcurrentRotation
+                    && (*hash == record.hash || !refused_before.contains(hash))
+            })
+            .filter_map(|(hash, _)| {
+                runtime
+                    .records
+                    .values()
+                    .find(|known| known.hash == *hash)
+                    .cloned()
+            })
+            .collect();
+        for lost in lost {
+            let ControlEvent::KeyRotation(rotation) = &lost.event else {
+                continue;
+            };
+            if lost.author == self.me {
+                tracing::info!(%server, epoch = rotation.new_epoch, "our key rotation lost a race; rotating again");
+                self.deferred_rotations.insert(server);
+            }
+            self.learn_rotation_key(server, rotation, false).await;
+        }
     }
 
     /// The records of `server` its fold refuses.

@@ -748,18 +748,7 @@ impl NodeCore {
         let space = SpaceId::from(server);
         match &record.event {
             ControlEvent::KeyRotation(rotation) => {
-                let aad = epoch_key_aad(&server, rotation.new_epoch);
-                for sealed in &rotation.sealed_keys {
-                    if let Ok(plain) = self.identity.open_sealed(sealed, &aad) {
-                        if let Ok(key) = EpochKey::from_slice(rotation.new_epoch, &plain)
-                            && let Err(err) = self.keys.add(space, key, true).await
-                        {
-                            tracing::error!(code = err.code, "cannot store a new epoch key");
-                        }
-                        break;
-                    }
-                }
-                self.learn_previous_keys(server, rotation).await;
+                self.learn_rotation_key(server, rotation, true).await;
             }
             ControlEvent::KeyGrant(grant) if grant.member == self.me => {
                 let aad = epoch_key_aad(&server, grant.epoch);
@@ -789,8 +778,11 @@ impl NodeCore {
     }
 
     /// A member who leaves keeps the key of the epoch it left in. The owner
-    /// rotates it (as a kick does), unless a rotation follows the `Leave`
-    /// already (a `Leave` that arrived late, or one we applied before).
+    /// rotates it (as a kick does), unless a rotation of ours follows the
+    /// `Leave` already (one we applied before). Another moderator's
+    /// rotation after it does not count: it may have been made on the
+    /// other side of a split, without knowing of the `Leave`, and sealed
+    /// to the member who left.
     fn rotation_owed_after(&self, server: ServerId, record: &ControlRecord) -> bool {
         let Some(runtime) = self.servers.get(&server) else {
             return false;
@@ -806,7 +798,11 @@ impl NodeCore {
                     std::ops::Bound::Excluded(record.order_key()),
                     std::ops::Bound::Unbounded,
                 ))
-                .any(|(_, later)| matches!(later.event, ControlEvent::KeyRotation(_)))
+                .any(|(_, later)| {
+                    later.author == self.me
+                        && matches!(later.event, ControlEvent::KeyRotation(_))
+                        && !state.rejected().iter().any(|(hash, _)| *hash == later.hash)
+                })
     }
 
     /// A joiner whose entry is under an older epoch needs the current key:
@@ -881,6 +877,31 @@ impl NodeCore {
         for server in connects {
             self.connect_server(server).await;
         }
+    }
+
+    /// Opens our copy of a rotation's new key (if it was sealed to us) and
+    /// keeps it; `primary` for the rotation the fold keeps (its key
+    /// encrypts from now on), not for one it refused. Then recovers the
+    /// older keys wrapped under it.
+    pub(crate) async fn learn_rotation_key(
+        &mut self,
+        server: ServerId,
+        rotation: &KeyRotation,
+        primary: bool,
+    ) {
+        let space = SpaceId::from(server);
+        let aad = epoch_key_aad(&server, rotation.new_epoch);
+        for sealed in &rotation.sealed_keys {
+            if let Ok(plain) = self.identity.open_sealed(sealed, &aad) {
+                if let Ok(key) = EpochKey::from_slice(rotation.new_epoch, &plain)
+                    && let Err(err) = self.keys.add(space, key, primary).await
+                {
+                    tracing::error!(code = err.code, "cannot store a new epoch key");
+                }
+                break;
+            }
+        }
+        self.learn_previous_keys(server, rotation).await;
     }
 
     /// From a rotation to epoch n we hold the key of, recover the key of
