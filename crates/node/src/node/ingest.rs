@@ -384,7 +384,7 @@ impl NodeCore {
     ///   it learnt of the other rotation, so we keep it (not to encrypt);
     /// - when one of them is ours, the members removed on our side of the
     ///   race may hold the kept rotation's key (its author did not know of
-    ///   the removal): we rotate again.
+    ///   the removal): we rotate again (`rotation_owed`).
     async fn after_lost_rotations(
         &mut self,
         server: ServerId,
@@ -416,11 +416,11 @@ impl NodeCore {
             let ControlEvent::KeyRotation(rotation) = &lost.event else {
                 continue;
             };
-            if lost.author == self.me {
-                tracing::info!(%server, epoch = rotation.new_epoch, "our key rotation lost a race; rotating again");
-                self.deferred_rotations.insert(server);
-            }
             self.learn_rotation_key(server, rotation, false).await;
+        }
+        if self.rotation_owed(&server) {
+            tracing::info!(%server, "a key rotation of ours lost a race; rotating again");
+            self.deferred_rotations.insert(server);
         }
     }
 

@@ -19,7 +19,7 @@ use storage_ledger::{LedgerStore, TimelinePosition};
 
 use super::{LocalRole, NodeCore, ServerRecord, ServerRuntime, peer_of};
 use crate::api::{ErrorCategory, Event, InviteView, NodeError, Response};
-use crate::control::{ControlRecord, OrderKey, ServerState};
+use crate::control::{ControlRecord, Denied, OrderKey, ServerState};
 use crate::invite_code;
 use crate::local_store::ns;
 
@@ -119,6 +119,7 @@ impl NodeCore {
             runtime.genesis_record = Some(record);
         }
         let space = SpaceId::from(server);
+        let role_member = role == LocalRole::Member;
         let bytes: u64 = self
             .ledger
             .logs_in_space(&space)?
@@ -128,6 +129,9 @@ impl NodeCore {
             .sum();
         self.space_bytes.insert(space, bytes);
         self.servers.insert(server, runtime);
+        if role_member && self.rotation_owed(&server) {
+            self.deferred_rotations.insert(server);
+        }
         Ok(())
     }
 
@@ -770,39 +774,63 @@ impl NodeCore {
             ControlEvent::SetBootstrapPeers(_) => {
                 self.deferred_connect.insert(server);
             }
-            ControlEvent::Leave { .. } if self.rotation_owed_after(server, record) => {
+            ControlEvent::Leave { .. } if self.rotation_owed(&server) => {
                 self.deferred_rotations.insert(server);
             }
             _ => {}
         }
     }
 
-    /// A member who leaves keeps the key of the epoch it left in. The owner
-    /// rotates it (as a kick does), unless a rotation of ours follows the
-    /// `Leave` already (one we applied before). Another moderator's
-    /// rotation after it does not count: it may have been made on the
-    /// other side of a split, without knowing of the `Leave`, and sealed
-    /// to the member who left.
-    fn rotation_owed_after(&self, server: ServerId, record: &ControlRecord) -> bool {
-        let Some(runtime) = self.servers.get(&server) else {
+    /// Whether we owe the server a key rotation, from its control records
+    /// in order:
+    /// - a member who leaves keeps the key of the epoch it left in, so the
+    ///   owner rotates after a `Leave` (as a kick does);
+    /// - a rotation of ours that the fold refused as concurrent leaves the
+    ///   removal it was made for to the kept rotation, whose author may not
+    ///   have known of it (the other side of a split) and sealed the key to
+    ///   the removed member;
+    ///
+    /// unless an effective rotation of ours follows. Another moderator's
+    /// does not count, for the same reason. Asked again when the deferred
+    /// rotation is written, and when a server is loaded (a crash between
+    /// the cause and the rotation).
+    pub(crate) fn rotation_owed(&self, server: &ServerId) -> bool {
+        let Some(runtime) = self.servers.get(server) else {
             return false;
         };
         let Some(state) = runtime.state.as_ref() else {
             return false;
         };
-        record.author != self.me
-            && state.owner() == self.me
-            && !runtime
-                .records
-                .range((
-                    std::ops::Bound::Excluded(record.order_key()),
-                    std::ops::Bound::Unbounded,
-                ))
-                .any(|(_, later)| {
-                    later.author == self.me
-                        && matches!(later.event, ControlEvent::KeyRotation(_))
-                        && !state.rejected().iter().any(|(hash, _)| *hash == later.hash)
-                })
+        // Rotating takes a moderator (a demoted or removed one cannot).
+        if state
+            .role_of(&self.me)
+            .is_none_or(|role| role < Role::Moderator)
+        {
+            return false;
+        }
+        let refusal = |hash: &EntryHash| {
+            state
+                .rejected()
+                .iter()
+                .find(|(refused, _)| refused == hash)
+                .map(|(_, denied)| denied.clone())
+        };
+        let mut owed = false;
+        for record in runtime.records.values() {
+            match (&record.event, refusal(&record.hash)) {
+                (ControlEvent::Leave { .. }, None) => {
+                    owed |= record.author != self.me && state.owner() == self.me;
+                }
+                (ControlEvent::KeyRotation(_), None) if record.author == self.me => owed = false,
+                (ControlEvent::KeyRotation(_), Some(Denied::ConcurrentRotation))
+                    if record.author == self.me =>
+                {
+                    owed = true;
+                }
+                _ => {}
+            }
+        }
+        owed
     }
 
     /// A joiner whose entry is under an older epoch needs the current key:
@@ -869,6 +897,9 @@ impl NodeCore {
         }
         let rotations: Vec<ServerId> = self.deferred_rotations.drain().collect();
         for server in rotations {
+            if !self.rotation_owed(&server) {
+                continue;
+            }
             if let Err(err) = self.rotate_key(server).await {
                 tracing::warn!(code = err.code, "cannot rotate the key after a member left");
             }
