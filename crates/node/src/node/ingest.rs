@@ -419,7 +419,7 @@ impl NodeCore {
             self.learn_rotation_key(server, rotation, false).await;
         }
         if self.rotation_owed(&server) {
-            tracing::info!(%server, "a key rotation of ours lost a race; rotating again");
+            tracing::info!(%server, "the fold changed and we owe a key rotation; rotating");
             self.deferred_rotations.insert(server);
         }
     }

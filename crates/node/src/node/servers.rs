@@ -119,7 +119,6 @@ impl NodeCore {
             runtime.genesis_record = Some(record);
         }
         let space = SpaceId::from(server);
-        let role_member = role == LocalRole::Member;
         let bytes: u64 = self
             .ledger
             .logs_in_space(&space)?
@@ -129,7 +128,7 @@ impl NodeCore {
             .sum();
         self.space_bytes.insert(space, bytes);
         self.servers.insert(server, runtime);
-        if role_member && self.rotation_owed(&server) {
+        if role == LocalRole::Member && self.rotation_owed(&server) {
             self.deferred_rotations.insert(server);
         }
         Ok(())
@@ -901,7 +900,7 @@ impl NodeCore {
                 continue;
             }
             if let Err(err) = self.rotate_key(server).await {
-                tracing::warn!(code = err.code, "cannot rotate the key after a member left");
+                tracing::warn!(code = err.code, "cannot rotate the key we owe the server");
             }
         }
         let connects: Vec<ServerId> = self.deferred_connect.drain().collect();
