@@ -21,13 +21,14 @@ async fn snapshot(node: &TestNode, server: &str) -> (String, BTreeSet<String>, V
     (detail.state_hash, channels, texts)
 }
 
-/// `owner` makes `member` an admin and waits until the member sees it.
-async fn make_admin(owner: &TestNode, member: &TestNode, server: &str) {
+/// `owner` gives `member` a role ("moderator", "admin") and waits until
+/// the member sees it.
+async fn grant_role(owner: &TestNode, member: &TestNode, server: &str, role: &str) {
     owner
         .request(Request::GrantRole {
             server: server.to_owned(),
             user: member.identity.user_id().to_string(),
-            role: "admin".into(),
+            role: role.into(),
         })
         .await;
     eventually(WAIT, || async move {
@@ -36,7 +37,7 @@ async fn make_admin(owner: &TestNode, member: &TestNode, server: &str) {
             .await
             .members
             .iter()
-            .any(|m| m.display_name == member.name && m.role == "admin")
+            .any(|m| m.display_name == member.name && m.role == role)
             .then_some(())
     })
     .await;
@@ -61,7 +62,7 @@ async fn members_converge_after_a_partition_heals() {
         wait_members(node, &server, 5).await;
     }
     // Carol may change the server too.
-    make_admin(&members[0], &members[2], &server).await;
+    grant_role(&members[0], &members[2], &server, "admin").await;
 
     net.split();
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -176,7 +177,7 @@ async fn an_event_the_fold_refuses_is_kept_by_every_member() {
     for node in &members {
         wait_members(node, &server, 3).await;
     }
-    make_admin(&members[0], &members[2], &server).await;
+    grant_role(&members[0], &members[2], &server, "admin").await;
 
     net.split();
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -284,27 +285,6 @@ async fn server_across_sides(
         wait_members(node, &server, members.len()).await;
     }
     (r1, r2, members, server)
-}
-
-/// `owner` makes `member` a moderator and waits until the member sees it.
-async fn make_moderator(owner: &TestNode, member: &TestNode, server: &str) {
-    owner
-        .request(Request::GrantRole {
-            server: server.to_owned(),
-            user: member.identity.user_id().to_string(),
-            role: "moderator".into(),
-        })
-        .await;
-    eventually(WAIT, || async move {
-        member
-            .detail(server)
-            .await
-            .members
-            .iter()
-            .any(|m| m.display_name == member.name && m.role == "moderator")
-            .then_some(())
-    })
-    .await;
 }
 
 /// `moderator` kicks `member`, which rotates the key.
@@ -419,7 +399,7 @@ async fn concurrent_removals_on_both_sides_lock_both_out_and_lose_no_post() {
     let [alice, bob, carol, dave, erin, frank] = &members[..] else {
         unreachable!()
     };
-    make_moderator(alice, carol, server).await;
+    grant_role(alice, carol, server, "moderator").await;
 
     net.split();
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -465,7 +445,7 @@ async fn a_leave_unknown_to_a_concurrent_rotation_is_followed_by_the_owners() {
     let [alice, bob, mona, xavier, gina] = &members[..] else {
         unreachable!()
     };
-    make_moderator(alice, mona, server).await;
+    grant_role(alice, mona, server, "moderator").await;
 
     net.split();
     tokio::time::sleep(Duration::from_millis(500)).await;
