@@ -228,18 +228,20 @@ impl NodeCore {
     ) -> MessageView {
         let hash = entry.hash();
         let author = *entry.author();
+        // Printed once: base58 of the key is not free on the receive path.
+        let author_id = author.to_string();
         let state = channel.and_then(|(server, _)| self.servers.get(&server)?.state.as_ref());
         let mut body = text.body.clone();
         let mut edited = false;
         if let Ok(Some(edit)) = self.store.get::<StoredEdit>(ns::EDITS, hash.as_bytes())
-            && edit.author == author.to_string()
+            && edit.author == author_id
         {
             body = edit.text;
             edited = true;
         }
         let redacted_by_author = matches!(
             self.store.get::<String>(ns::REDACTIONS, hash.as_bytes()),
-            Ok(Some(by)) if by == author.to_string()
+            Ok(Some(by)) if by == author_id
         );
         let redacted_by_moderator = match (channel, state) {
             (Some((_, channel)), Some(state)) => state.is_moderator_redacted(&channel, &hash),
@@ -268,7 +270,7 @@ impl NodeCore {
         let mine = author == self.me;
         MessageView {
             message_id: hash.to_hex(),
-            author: author.to_string(),
+            author: author_id,
             author_name: self.display_name_of(&author, state),
             text: if redacted { String::new() } else { body },
             timestamp_ms: entry.header().timestamp_ms,
