@@ -143,17 +143,8 @@ async fn members_converge_after_a_partition_heals() {
 
 /// A member's (state hash, entries held, entries held back) of `server`.
 async fn ledger_view(node: &TestNode, server: &str) -> (String, u64, usize) {
-    match node.request(Request::Status).await {
-        Response::Status(status) => {
-            let view = status
-                .servers
-                .into_iter()
-                .find(|s| s.server_id == server)
-                .unwrap();
-            (view.state_hash, view.entries, view.pending)
-        }
-        other => panic!("status: {other:?}"),
-    }
+    let view = node.server_sync(server).await.expect("the server is known");
+    (view.state_hash, view.entries, view.pending)
 }
 
 /// Both sides of a split create a channel of the same name. The fold keeps
