@@ -397,20 +397,20 @@ impl NodeCore {
         let Some(state) = runtime.state.as_ref() else {
             return;
         };
-        let lost: Vec<ControlRecord> = state
+        let lost: std::collections::HashSet<&EntryHash> = state
             .rejected()
             .iter()
             .filter(|(hash, denied)| {
                 *denied == Denied::ConcurrentRotation
                     && (*hash == record.hash || !refused_before.contains(hash))
             })
-            .filter_map(|(hash, _)| {
-                runtime
-                    .records
-                    .values()
-                    .find(|known| known.hash == *hash)
-                    .cloned()
-            })
+            .map(|(hash, _)| hash)
+            .collect();
+        let lost: Vec<ControlRecord> = runtime
+            .records
+            .values()
+            .filter(|known| lost.contains(&known.hash))
+            .cloned()
             .collect();
         for lost in lost {
             let ControlEvent::KeyRotation(rotation) = &lost.event else {

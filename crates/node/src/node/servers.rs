@@ -807,16 +807,14 @@ impl NodeCore {
         {
             return false;
         }
-        let refusal = |hash: &EntryHash| {
-            state
-                .rejected()
-                .iter()
-                .find(|(refused, _)| refused == hash)
-                .map(|(_, denied)| denied.clone())
-        };
+        let refusals: std::collections::HashMap<&EntryHash, &Denied> = state
+            .rejected()
+            .iter()
+            .map(|(hash, denied)| (hash, denied))
+            .collect();
         let mut owed = false;
         for record in runtime.records.values() {
-            match (&record.event, refusal(&record.hash)) {
+            match (&record.event, refusals.get(&record.hash).copied()) {
                 (ControlEvent::Leave { .. }, None) => {
                     owed |= record.author != self.me && state.owner() == self.me;
                 }
